@@ -1,0 +1,145 @@
+"""Pure facts about one certificate, and text from it made safe to print.
+
+Works on ``cryptography.x509.Certificate`` objects with timezone-aware UTC
+datetimes. Certificate text is untrusted: ``clean`` keeps it on one line,
+free of ``|`` (the perfdata separator) and of control characters.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from datetime import datetime
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.x509.oid import NameOID
+
+MAX_TEXT = 80
+
+
+def clean(text: str, limit: int = MAX_TEXT) -> str:
+    """Make untrusted text one printable line: escape controls and ``|``, cap length."""
+    out = []
+    for char in text:
+        code = ord(char)
+        if char == "|" or code < 0x20 or 0x7F <= code < 0xA0 or char in "\u2028\u2029":
+            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+        elif not char.isprintable() and char != " ":
+            out.append(f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}")
+        else:
+            out.append(char)
+    result = "".join(out)
+    if len(result) > limit:
+        result = result[: limit - 3] + "..."
+    return result
+
+
+def load_der(der: bytes) -> x509.Certificate:
+    """Parse DER without letting cryptography's warnings reach stderr.
+
+    cryptography warns about negative serial numbers, which some real CA
+    certificates have; Icinga would append that warning to the check output.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return x509.load_der_x509_certificate(der)
+
+
+def _names(name: x509.Name, oid: x509.ObjectIdentifier) -> list[str]:
+    try:
+        return [str(attr.value) for attr in name.get_attributes_for_oid(oid)]
+    except (ValueError, UnicodeError):
+        return []
+
+
+def _rfc4514(name: x509.Name) -> str:
+    try:
+        return name.rfc4514_string()
+    except (ValueError, UnicodeError):
+        return "<undecodable name>"
+
+
+def _sans(cert: x509.Certificate) -> tuple[str, ...]:
+    try:
+        ext = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+    except x509.ExtensionNotFound:
+        return ()
+    except (ValueError, UnicodeError):
+        return ("<undecodable subjectAltName>",)
+    names: list[str] = []
+    for entry in ext.value:
+        if isinstance(entry, x509.DNSName):
+            names.append(entry.value)
+        elif isinstance(entry, x509.IPAddress):
+            names.append(str(entry.value))
+        elif isinstance(entry, (x509.RFC822Name, x509.UniformResourceIdentifier)):
+            names.append(entry.value)
+    return tuple(names)
+
+
+@dataclass(frozen=True)
+class CertFacts:
+    """What the plugin reports about a certificate (text fields already cleaned)."""
+
+    name: str
+    subject: str
+    issuer: str
+    sans: tuple[str, ...]
+    serial: str
+    sha256: str
+    not_before: datetime
+    not_after: datetime
+    self_issued: bool
+    der: bytes
+
+    @classmethod
+    def from_certificate(cls, cert: x509.Certificate) -> CertFacts:
+        """Extract the facts; never raises for odd-but-parsed certificates."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            sans = _sans(cert)
+            common_names = _names(cert.subject, NameOID.COMMON_NAME)
+            display = common_names[0] if common_names else (sans[0] if sans else "")
+            subject = _rfc4514(cert.subject)
+            issuer = _rfc4514(cert.issuer)
+            der = cert.public_bytes(serialization.Encoding.DER)
+            return cls(
+                name=clean(display) if display else "<no CN or SAN>",
+                subject=clean(subject, 200),
+                issuer=clean(issuer, 200),
+                sans=tuple(clean(s) for s in sans[:50]),
+                serial=_serial_hex(cert.serial_number),
+                sha256=cert.fingerprint(hashes.SHA256()).hex(":").upper(),
+                not_before=cert.not_valid_before_utc,
+                not_after=cert.not_valid_after_utc,
+                self_issued=cert.subject == cert.issuer,
+                der=der,
+            )
+
+    @property
+    def lifetime(self) -> float:
+        """notAfter - notBefore, in seconds."""
+        return (self.not_after - self.not_before).total_seconds()
+
+    def time_left(self, now: datetime) -> float:
+        """notAfter - now, in seconds (negative once expired)."""
+        return (self.not_after - now).total_seconds()
+
+    def age(self, now: datetime) -> float:
+        """now - notBefore, in seconds (negative when not yet valid)."""
+        return (now - self.not_before).total_seconds()
+
+
+def _serial_hex(serial: int) -> str:
+    sign = "-" if serial < 0 else ""
+    digits = f"{abs(serial):X}"
+    if len(digits) % 2:
+        digits = "0" + digits
+    text = sign + ":".join(digits[i : i + 2] for i in range(0, len(digits), 2))
+    return clean(text, 120)
+
+
+def utc_minute(moment: datetime) -> str:
+    """``2026-12-13 14:02 UTC``."""
+    return moment.strftime("%Y-%m-%d %H:%M UTC")

@@ -1,0 +1,181 @@
+"""nagiosplugin glue: acquisition (Resource), evaluation (Context), text (Summary).
+
+The resource fetches the certificate through a callable it is given (the
+transport, or a file reader), so this module does no IO of its own.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Callable, Optional
+
+import nagiosplugin
+from nagiosplugin.state import Critical, Ok, Unknown, Warn
+
+from check_cert_validity.certinfo import CertFacts, utc_minute
+from check_cert_validity.durations import format_duration
+from check_cert_validity.thresholds import Bounds, Policy, ThresholdError, judge
+from check_cert_validity.transport import EndpointError, Fetched
+
+NAGIOS_STATES = {0: Ok, 1: Warn, 2: Critical, 3: Unknown}
+
+
+class ServedCertificate(nagiosplugin.Resource):
+    """The leaf certificate an endpoint serves (and the chain, for display)."""
+
+    def __init__(self, acquire: Callable[[], Fetched], label: str) -> None:
+        self.acquire = acquire
+        self.label = label
+        self.fetched: Optional[Fetched] = None
+        self.leaf: Optional[CertFacts] = None
+
+    @property
+    def name(self) -> str:
+        return "CERT_VALIDITY"
+
+    def probe(self) -> list[nagiosplugin.Metric]:
+        try:
+            self.fetched = self.acquire()
+        except EndpointError as exc:
+            return [nagiosplugin.Metric("endpoint", str(exc), context="endpoint")]
+        self.leaf = CertFacts.from_certificate(self.fetched.certificates[0])
+        return [nagiosplugin.Metric("time_left", self.leaf, context="validity")]
+
+    def details(self, verbose: int) -> list[str]:
+        """Long output lines: connection facts, then the chain."""
+        fetched = self.fetched
+        if fetched is None:
+            return []
+        lines = [
+            f"endpoint: {self.label} (connected to {fetched.peer}), "
+            f"{fetched.tls_version} {fetched.cipher}".rstrip()
+        ]
+        if fetched.handshake_error:
+            lines.append(f"handshake: {fetched.handshake_error} (after the certificate arrived)")
+        for position, cert in enumerate(fetched.certificates[1:], start=1):
+            facts = CertFacts.from_certificate(cert)
+            lines.append(
+                f"chain[{position}]: {facts.subject} (notAfter {utc_minute(facts.not_after)})"
+            )
+        if verbose >= 2 and fetched.timings:
+            steps = ", ".join(f"{k} {v * 1000:.1f}ms" for k, v in fetched.timings.items())
+            lines.append(f"timings (cumulative): {steps}")
+        return lines
+
+
+def describe(facts: CertFacts, now: datetime) -> list[str]:
+    """Long output lines about one certificate."""
+    sans = ", ".join(facts.sans) if facts.sans else "none"
+    return [
+        f"subject: {facts.subject}",
+        f"issuer: {facts.issuer}{' (self-issued)' if facts.self_issued else ''}",
+        f"subjectAltName: {sans}",
+        f"serial: {facts.serial}",
+        f"SHA-256: {facts.sha256}",
+        f"notBefore: {facts.not_before.isoformat()}",
+        f"notAfter: {facts.not_after.isoformat()}",
+        f"lifetime: {format_duration(facts.lifetime)}, age {format_duration(facts.age(now))}, "
+        f"time left {format_duration(facts.time_left(now))}",
+    ]
+
+
+class ValidityContext(nagiosplugin.Context):
+    """Judges the leaf's time left against the validity/rotation model."""
+
+    def __init__(self, policy: Policy, now: datetime, label: str) -> None:
+        super().__init__("validity")
+        self.policy = policy
+        self.now = now
+        self.label = label
+        self.bounds: Optional[Bounds] = None
+
+    def evaluate(self, metric: nagiosplugin.Metric, resource: object) -> nagiosplugin.Result:
+        facts: CertFacts = metric.value
+        who = f"{self.label} certificate '{facts.name}'"
+        try:
+            self.bounds = Bounds.derive(self.policy, facts.lifetime)
+        except ThresholdError as exc:
+            return nagiosplugin.Result(Unknown, f"{who}: {exc}", metric)
+        left, age = facts.time_left(self.now), facts.age(self.now)
+        verdict = judge(left, age, facts.lifetime, self.bounds)
+        expiry = utc_minute(facts.not_after)
+        if age < 0:
+            text = f"{who} is {verdict.reasons[0]} (notBefore {utc_minute(facts.not_before)})"
+        elif left <= 0:
+            text = f"{who} {verdict.reasons[0]} ({expiry})"
+        else:
+            why = "".join(f", {reason}" for reason in verdict.reasons)
+            text = f"{who} has {format_duration(left)} left{why} (expires {expiry})"
+        return nagiosplugin.Result(NAGIOS_STATES[verdict.state], text, metric)
+
+    def performance(
+        self, metric: nagiosplugin.Metric, resource: object
+    ) -> Optional[nagiosplugin.Performance]:
+        facts: CertFacts = metric.value
+        if self.bounds is None:
+            return None
+        return nagiosplugin.Performance(
+            "time_left",
+            round(facts.time_left(self.now)),
+            "s",
+            str(self.bounds.warning_range()),
+            str(self.bounds.critical_range()),
+            "",
+            round(facts.lifetime),
+        )
+
+    def details(self) -> list[str]:
+        """The expected range these bounds give, for long output."""
+        if self.bounds is None:
+            return []
+        b = self.bounds
+        return [
+            f"expected time left: {format_duration(b.warn_below)} to {format_duration(b.validity)} "
+            f"(V={format_duration(b.validity)}{'' if b.validity_given else ' from the lifetime'}, "
+            f"R={format_duration(b.rotation)}); WARNING {b.warning_range().describe()}, "
+            f"CRITICAL {b.critical_range().describe()}"
+        ]
+
+
+class EndpointContext(nagiosplugin.Context):
+    """Maps an endpoint that gave no certificate onto the configured state."""
+
+    def __init__(self, state: int, label: str) -> None:
+        super().__init__("endpoint")
+        self.state = state
+        self.label = label
+
+    def evaluate(self, metric: nagiosplugin.Metric, resource: object) -> nagiosplugin.Result:
+        return nagiosplugin.Result(
+            NAGIOS_STATES[self.state], f"{self.label}: {metric.value}", metric
+        )
+
+
+class CertSummary(nagiosplugin.Summary):
+    """Status line from the worst result; long output from resource and context."""
+
+    def __init__(self, verbose: int, now: datetime) -> None:
+        self.verbose_level = verbose
+        self.now = now
+
+    def ok(self, results: nagiosplugin.Results) -> str:
+        return str(results[0].hint)
+
+    def problem(self, results: nagiosplugin.Results) -> str:
+        return str(results.first_significant.hint)
+
+    def verbose(self, results: nagiosplugin.Results) -> list[str]:
+        lines: list[str] = []
+        for result in results:
+            metric = result.metric
+            if metric is None:
+                continue
+            if isinstance(metric.value, CertFacts):
+                lines.extend(describe(metric.value, self.now))
+            context = metric.contextobj
+            if isinstance(context, ValidityContext):
+                lines.extend(context.details())
+            resource = metric.resource
+            if isinstance(resource, ServedCertificate):
+                lines.extend(resource.details(self.verbose_level))
+        return lines

@@ -1,0 +1,163 @@
+"""The sans-IO TLS handshake: bytes in, bytes out, certificates collected.
+
+No socket and no clock here (the transport owns both). A pyOpenSSL
+``Connection(ctx, None)`` runs on memory BIOs. The context verifies nothing
+(VERIFY_NONE) and accepts every protocol version and cipher the local OpenSSL
+can still negotiate, so that legacy servers stay readable; a verify callback
+records each certificate with its depth and returns True.
+
+States:
+
+- in progress: ``finished`` is False; send ``data_to_send()``, feed the
+  peer's bytes with ``receive_data()`` (``b""`` means the peer closed).
+- finished: the handshake completed, failed, or the peer closed. Once the
+  certificate arrived, a later failure (a server demanding a client
+  certificate, say) does not matter: ``certificates`` still holds it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+from OpenSSL import SSL
+
+from check_cert_validity.certinfo import clean, load_der
+
+# SSL_OP_LEGACY_SERVER_CONNECT: OpenSSL 3 refuses servers without secure
+# renegotiation (RFC 5746) unless told otherwise; old servers must be readable.
+_OP_LEGACY_SERVER_CONNECT = 0x4
+# TLS record content types a server may open with: alert (21), handshake (22).
+_TLS_RECORD_TYPES = (0x15, 0x16)
+
+
+class HandshakeProbe:
+    """One client handshake's state machine over memory buffers."""
+
+    def __init__(self, server_name: Optional[str] = None) -> None:
+        context = SSL.Context(SSL.TLS_CLIENT_METHOD)
+        context.set_min_proto_version(0)  # 0: the lowest version OpenSSL has
+        context.set_cipher_list(b"ALL:COMPLEMENTOFALL:@SECLEVEL=0")
+        context.set_options(_OP_LEGACY_SERVER_CONNECT)
+        context.set_verify(SSL.VERIFY_NONE, self._record)
+        self._conn = SSL.Connection(context, None)
+        self._conn.set_connect_state()
+        if server_name:
+            self._conn.set_tlsext_host_name(server_name.encode("idna"))
+        self._by_depth: dict[int, bytes] = {}
+        self._first_bytes = b""
+        self.finished = False
+        self.completed = False
+        self.error: Optional[str] = None
+        self._advance()
+
+    def _record(self, _conn: Any, cert: Any, _errno: int, depth: int, _ok: int) -> bool:
+        """Verify callback: keep every certificate, judge none."""
+        self._by_depth[depth] = cert.to_cryptography().public_bytes(Encoding.DER)
+        return True
+
+    def _advance(self) -> None:
+        try:
+            self._conn.do_handshake()
+        except SSL.WantReadError:
+            return
+        except SSL.ZeroReturnError:
+            self._finish("the peer closed the TLS session during the handshake")
+        except SSL.SysCallError as exc:
+            self._finish(_syscall_text(exc))
+        except SSL.Error as exc:
+            self._finish(_error_text(exc))
+        else:
+            self.completed = True
+            self._finish(None)
+
+    def _finish(self, error: Optional[str]) -> None:
+        self.finished = True
+        self.error = error
+
+    def data_to_send(self) -> bytes:
+        """Bytes the handshake wants on the wire now (may be empty)."""
+        chunks = []
+        while True:
+            try:
+                chunk = self._conn.bio_read(65536)
+            except SSL.WantReadError:
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def receive_data(self, data: bytes) -> None:
+        """Feed bytes from the peer; ``b""`` means it closed the connection."""
+        if self.finished:
+            return
+        if not self._first_bytes and data:
+            self._first_bytes = data[:64]
+        if not data:
+            self._conn.bio_shutdown()
+            self._advance()
+            if not self.finished:
+                self._finish("the peer closed the connection")
+            return
+        self._conn.bio_write(data)
+        self._advance()
+
+    def close_notify(self) -> bytes:
+        """A polite close_notify for a completed session (best effort)."""
+        if not self.completed:
+            return b""
+        try:
+            self._conn.shutdown()
+        except SSL.Error:
+            pass
+        return self.data_to_send()
+
+    @property
+    def certificates(self) -> tuple[x509.Certificate, ...]:
+        """The recorded chain, leaf (depth 0) first."""
+        if 0 not in self._by_depth:
+            return ()
+        return tuple(load_der(self._by_depth[d]) for d in sorted(self._by_depth))
+
+    @property
+    def presented(self) -> tuple[x509.Certificate, ...]:
+        """Every certificate the server sent, in its order (completed handshakes)."""
+        chain = self._conn.get_peer_cert_chain(as_cryptography=True)
+        return tuple(chain) if chain else self.certificates
+
+    @property
+    def tls_version(self) -> str:
+        """Negotiated protocol, e.g. ``TLSv1.3`` (``unknown`` before it is known)."""
+        return self._conn.get_protocol_version_name() or "unknown"
+
+    @property
+    def cipher(self) -> str:
+        """Negotiated cipher name, or an empty string."""
+        return self._conn.get_cipher_name() or ""
+
+    def explain_failure(self) -> str:
+        """Why no certificate came: names a non-TLS peer by what it sent."""
+        if self._first_bytes and self._first_bytes[0] not in _TLS_RECORD_TYPES:
+            sample = self._first_bytes.decode("latin-1").split("\n", 1)[0].strip()
+            return f"not a TLS server (it sent {clean(sample, 40)!r})"
+        if self.error:
+            return self.error
+        return "no certificate received"
+
+
+def _syscall_text(exc: SSL.SysCallError) -> str:
+    args = exc.args
+    if args and args[0] == -1:
+        return "the peer closed the connection during the handshake"
+    return f"TLS handshake failed: {clean(str(args[-1]) if args else str(exc))}"
+
+
+def _error_text(exc: SSL.Error) -> str:
+    reasons = []
+    for entry in exc.args[0] if exc.args and isinstance(exc.args[0], list) else []:
+        if isinstance(entry, tuple) and entry:
+            reasons.append(str(entry[-1]))
+    detail = "; ".join(reasons) if reasons else str(exc)
+    return f"TLS handshake failed: {clean(detail, 120)}"

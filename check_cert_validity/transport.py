@@ -1,0 +1,272 @@
+"""The only place with sockets: resolve, connect, pump handshake bytes.
+
+One deadline (from ``-t``) covers resolution, connecting to each address in
+turn, any plaintext preamble and the whole handshake: every blocking call gets
+only the time that is left, so a peer trickling one byte a second is given up
+on at the deadline, not after many per-read timeouts.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+from cryptography import x509
+
+from check_cert_validity.probe import HandshakeProbe
+
+RECV_SIZE = 16384
+# socket.timeout became an alias of TimeoutError only in Python 3.10.
+_TIMEOUTS = (TimeoutError, socket.timeout)
+
+
+class EndpointError(Exception):
+    """The endpoint could not give us a certificate (the peer's or network's fault)."""
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where to connect and what to ask for."""
+
+    host: str
+    port: int = 443
+    sni: Optional[str] = None
+    family: int = 0  # 0 any, 4 or 6
+    address: Optional[str] = None  # connect here instead of resolving host
+
+    @property
+    def label(self) -> str:
+        """``host:port`` with IPv6 literals bracketed."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """What one handshake yielded."""
+
+    certificates: tuple[x509.Certificate, ...]
+    presented: tuple[x509.Certificate, ...]
+    peer: str
+    tls_version: str
+    cipher: str
+    handshake_error: Optional[str]
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def ip_literal(host: str) -> Optional[str]:
+    """The normalised IP address if ``host`` is an IP literal (``[::1]`` too)."""
+    candidate = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    try:
+        return str(ipaddress.ip_address(candidate))
+    except ValueError:
+        return None
+
+
+class Deadline:
+    """Seconds left until one fixed monotonic instant."""
+
+    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self.start = clock()
+        self.seconds = seconds
+        self._end = self.start + seconds
+
+    def left(self) -> float:
+        """Seconds remaining; raises TimeoutError once none are left."""
+        remaining = self._end - self._clock()
+        if remaining <= 0:
+            raise TimeoutError
+        return remaining
+
+    def elapsed(self) -> float:
+        """Seconds since the deadline was set."""
+        return self._clock() - self.start
+
+
+class Channel:
+    """A connected socket whose every read and write respects the deadline."""
+
+    def __init__(self, sock: socket.socket, deadline: Deadline) -> None:
+        self.sock = sock
+        self.deadline = deadline
+
+    def send(self, data: bytes) -> None:
+        """Send all of ``data`` before the deadline."""
+        view = memoryview(data)
+        while view:
+            self.sock.settimeout(self.deadline.left())
+            sent = self.sock.send(view)
+            view = view[sent:]
+
+    def recv(self, size: int = RECV_SIZE) -> bytes:
+        """Receive up to ``size`` bytes before the deadline (``b""`` at EOF)."""
+        self.sock.settimeout(self.deadline.left())
+        return self.sock.recv(size)
+
+
+Preamble = Callable[[Channel], None]
+
+
+def resolve(endpoint: Endpoint, deadline: Deadline) -> list[tuple[int, tuple]]:
+    """Addresses to try, in resolver order, honouring -4/-6 and --resolve."""
+    family = {4: socket.AF_INET, 6: socket.AF_INET6}.get(endpoint.family, socket.AF_UNSPEC)
+    target = endpoint.address or endpoint.host
+    literal = ip_literal(target)
+    flags = socket.AI_NUMERICHOST if literal else 0
+    host = literal or target
+    if literal:
+        # No DNS for IP literals; only the family has to agree.
+        is_v6 = ":" in literal
+        if (endpoint.family == 4 and is_v6) or (endpoint.family == 6 and not is_v6):
+            raise EndpointError(f"{literal} is not an IPv{endpoint.family} address")
+        return _getaddrinfo(host, endpoint.port, family, flags)
+
+    # getaddrinfo has no timeout: run it in a daemon thread and stop waiting
+    # at the deadline (the thread dies with the process).
+    box: dict[str, object] = {}
+
+    def lookup() -> None:
+        try:
+            box["ok"] = _getaddrinfo(host, endpoint.port, family, flags)
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller
+            box["error"] = exc
+
+    worker = threading.Thread(target=lookup, name="resolve", daemon=True)
+    worker.start()
+    worker.join(deadline.left())
+    if worker.is_alive():
+        raise TimeoutError
+    if "error" in box:
+        raise box["error"]  # type: ignore[misc]
+    return box["ok"]  # type: ignore[return-value]
+
+
+def _getaddrinfo(host: str, port: int, family: int, flags: int) -> list[tuple[int, tuple]]:
+    try:
+        infos = socket.getaddrinfo(host, port, family, socket.SOCK_STREAM, 0, flags)
+    except socket.gaierror as exc:
+        raise EndpointError(f"cannot resolve {host!r}: {exc.strerror}") from None
+    seen: list[tuple[int, tuple]] = []
+    for fam, _type, _proto, _name, sockaddr in infos:
+        if (fam, sockaddr) not in seen:
+            seen.append((fam, sockaddr))
+    if not seen:
+        raise EndpointError(f"cannot resolve {host!r}: no address")
+    return seen
+
+
+def _peer_text(sockaddr: tuple) -> str:
+    host = sockaddr[0]
+    return f"[{host}]:{sockaddr[1]}" if ":" in host else f"{host}:{sockaddr[1]}"
+
+
+def connect(addresses: list[tuple[int, tuple]], deadline: Deadline) -> tuple[socket.socket, str]:
+    """Connect to the first address that answers, in order, before the deadline."""
+    failures: list[tuple[str, str]] = []
+    for family, sockaddr in addresses:
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.settimeout(deadline.left())
+            sock.connect(sockaddr)
+        except _TIMEOUTS:
+            sock.close()
+            raise TimeoutError from None
+        except OSError as exc:
+            sock.close()
+            failures.append((_peer_text(sockaddr), _os_reason(exc)))
+            continue
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return sock, _peer_text(sockaddr)
+    if len(failures) == 1:
+        raise EndpointError(failures[0][1])
+    raise EndpointError("; ".join(f"{peer}: {reason}" for peer, reason in failures))
+
+
+def _os_reason(exc: OSError) -> str:
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(exc, ConnectionResetError):
+        return "connection reset by peer"
+    return (exc.strerror or str(exc)).lower()
+
+
+def handshake(channel: Channel, probe: HandshakeProbe) -> None:
+    """Pump bytes between the socket and the probe until it is finished."""
+    while True:
+        outgoing = probe.data_to_send()
+        if outgoing:
+            try:
+                channel.send(outgoing)
+            except (BrokenPipeError, ConnectionResetError):
+                probe.receive_data(b"")
+        if probe.finished:
+            return
+        try:
+            data = channel.recv()
+        except ConnectionResetError:
+            data = b""
+        probe.receive_data(data)
+
+
+def fetch(endpoint: Endpoint, timeout: float, preamble: Optional[Preamble] = None) -> Fetched:
+    """Connect, run the preamble and the handshake, return the certificates."""
+    deadline = Deadline(timeout)
+    timings: dict[str, float] = {}
+    stage = "resolving"
+    sock: Optional[socket.socket] = None
+    probe: Optional[HandshakeProbe] = None
+    try:
+        addresses = resolve(endpoint, deadline)
+        timings["resolve"] = deadline.elapsed()
+        stage = "connecting"
+        sock, peer = connect(addresses, deadline)
+        timings["connect"] = deadline.elapsed()
+        channel = Channel(sock, deadline)
+        if preamble is not None:
+            stage = "in the STARTTLS preamble"
+            preamble(channel)
+            timings["preamble"] = deadline.elapsed()
+        stage = "during the TLS handshake"
+        probe = HandshakeProbe(endpoint.sni)
+        handshake(channel, probe)
+        timings["handshake"] = deadline.elapsed()
+        try:
+            bye = probe.close_notify()
+            if bye:
+                sock.setblocking(False)
+                sock.send(bye)
+        except OSError:
+            pass
+    except _TIMEOUTS:
+        if probe is not None and probe.certificates:
+            return _result(probe, peer, f"timed out after {timeout:g}s", timings)
+        raise EndpointError(f"timed out after {timeout:g}s {stage}") from None
+    except OSError as exc:
+        if probe is not None and probe.certificates:
+            return _result(probe, peer, _os_reason(exc), timings)
+        raise EndpointError(f"{_os_reason(exc)} {stage}") from None
+    finally:
+        if sock is not None:
+            sock.close()
+    if not probe.certificates:
+        raise EndpointError(probe.explain_failure())
+    return _result(probe, peer, probe.error, timings)
+
+
+def _result(
+    probe: HandshakeProbe, peer: str, error: Optional[str], timings: dict[str, float]
+) -> Fetched:
+    return Fetched(
+        certificates=probe.certificates,
+        presented=probe.presented if probe.completed else probe.certificates,
+        peer=peer,
+        tls_version=probe.tls_version,
+        cipher=probe.cipher,
+        handshake_error=error,
+        timings=timings,
+    )

@@ -1,0 +1,183 @@
+"""Shared fixtures: certificates with exact times, loopback servers, the plugin as a process."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Callable, Iterator, Sequence
+
+import pytest
+
+from check_cert_validity.certfactory import Issued, issue
+from check_cert_validity.loopback import TLSServer
+
+DAY = timedelta(days=1)
+# A fixed instant: tests pass it as --now so whole output lines are exact.
+NOW = datetime(2026, 11, 30, 12, 0, 0, tzinfo=timezone.utc)
+NOW_ARG = "2026-11-30T12:00:00Z"
+
+
+def plugin_command() -> list[str]:
+    """The installed console script next to this interpreter."""
+    script = os.path.join(os.path.dirname(sys.executable), "check_cert_validity")
+    if os.path.exists(script):
+        return [script]
+    found = shutil.which("check_cert_validity")
+    assert found, "check_cert_validity is not installed (pip install .)"
+    return [found]
+
+
+@dataclass
+class Run:
+    code: int
+    stdout: str
+    stderr: str
+    seconds: float
+
+    @property
+    def first_line(self) -> str:
+        return self.stdout.splitlines()[0] if self.stdout else ""
+
+
+def run_plugin(*args: str, timeout: float = 30) -> Run:
+    """Run the installed plugin as a subprocess."""
+    start = time.monotonic()
+    proc = subprocess.run(
+        [*plugin_command(), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    return Run(proc.returncode, proc.stdout, proc.stderr, time.monotonic() - start)
+
+
+@pytest.fixture(scope="session")
+def ca() -> Issued:
+    return issue(
+        common_name="Test Root CA", ca=True, not_before=NOW - 3650 * DAY, not_after=NOW + 3650 * DAY
+    )
+
+
+@pytest.fixture
+def leaf_factory(ca: Issued) -> Callable[..., Issued]:
+    """Leaves by age and lifetime in days (floats) relative to NOW."""
+
+    def make(age: float, lifetime: float, **kwargs: object) -> Issued:
+        start = NOW - timedelta(days=age)
+        kwargs.setdefault("issuer", ca)
+        return issue(not_before=start, not_after=start + timedelta(days=lifetime), **kwargs)  # type: ignore[arg-type]
+
+    return make
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[..., TLSServer]]:
+    """Start TLS servers that are closed after the test."""
+    servers: list[TLSServer] = []
+
+    def start(chain: Sequence[Issued], **kwargs: object) -> TLSServer:
+        server = TLSServer(chain, **kwargs)  # type: ignore[arg-type]
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.close()
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def has_ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as sock:
+            sock.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+class RawServer:
+    """A plain TCP server on loopback running ``behave(conn)`` per connection."""
+
+    def __init__(self, behave: Callable[[socket.socket], None], host: str = "127.0.0.1") -> None:
+        import threading
+
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self._listener = socket.socket(family)
+        self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._listener.bind((host, 0))
+        self._listener.listen(8)
+        self.port = self._listener.getsockname()[1]
+        self._behave = behave
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._accept = threading.Thread(target=self._loop, daemon=True)
+        self._accept.start()
+
+    def _loop(self) -> None:
+        import threading
+
+        while True:
+            try:
+                conn, _ = self._listener.accept()
+            except OSError:
+                return
+            worker = threading.Thread(target=self._handle, args=(conn,), daemon=True)
+            self._threads.append(worker)
+            worker.start()
+
+    def _handle(self, conn: socket.socket) -> None:
+        with conn:
+            try:
+                self._behave(conn)
+            except OSError:
+                pass
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def wait(self, seconds: float) -> bool:
+        """Sleep up to ``seconds``; True when the server is being closed."""
+        return self._stop.wait(seconds)
+
+    def close(self) -> None:
+        self._stop.set()
+        try:
+            self._listener.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self._listener.close()
+        self._accept.join(5)
+        for worker in self._threads:
+            worker.join(5)
+
+
+@pytest.fixture
+def raw_server() -> Iterator[Callable[..., RawServer]]:
+    servers: list[RawServer] = []
+
+    def start(
+        behave: Callable[[RawServer, socket.socket], None], host: str = "127.0.0.1"
+    ) -> RawServer:
+        holder: list[RawServer] = []
+        server = RawServer(lambda conn: behave(holder[0], conn), host)
+        holder.append(server)
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.close()
