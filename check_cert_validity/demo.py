@@ -55,9 +55,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                     server._thread.join(3600)
             except KeyboardInterrupt:
                 return 0
-        command = [shutil.which("check_cert_validity") or sys.executable]
-        if command[0] == sys.executable:
-            command.extend(["-m", "check_cert_validity"])
+        beside = os.path.join(os.path.dirname(sys.executable), "check_cert_validity")
+        script = beside if os.path.exists(beside) else shutil.which("check_cert_validity")
+        command = [script] if script else [sys.executable, "-m", "check_cert_validity"]
         command += [
             "-H",
             "127.0.0.1",
