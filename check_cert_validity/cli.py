@@ -13,7 +13,7 @@ import signal
 import sys
 import traceback
 from datetime import datetime, timezone
-from typing import NoReturn, Optional, Sequence
+from typing import Any, Callable, NoReturn, Optional, Sequence
 
 from check_cert_validity import __version__
 from check_cert_validity.durations import DurationError, parse_duration
@@ -210,7 +210,32 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="print the range and alert points V and R give, connect nowhere",
     )
+    _add_disk_options(parser)
     return parser
+
+
+def _add_disk_options(parser: argparse.ArgumentParser) -> None:
+    """Issue 4: the whole chain, certificate files, failed uptake."""
+    disk = parser.add_argument_group("chain and certificate files")
+    disk.add_argument(
+        "--chain",
+        action="store_true",
+        help="judge every certificate the server presents (or the file holds): WARNING/"
+        "CRITICAL apply to the one that expires first, the upper bound to the leaf only",
+    )
+    disk.add_argument(
+        "--file",
+        metavar="PATH",
+        help="check a certificate file instead of an endpoint (PEM, a PEM bundle leaf "
+        "first, DER; a private key in it is skipped). Missing, empty or no certificate: "
+        "CRITICAL (--unreachable-state); unreadable or a directory: UNKNOWN",
+    )
+    disk.add_argument(
+        "--expect-file",
+        metavar="PATH",
+        help="with -H: WARNING when the served certificate is not the one in PATH "
+        "(compared byte for byte): the service has not reloaded it",
+    )
 
 
 def parse(argv: Optional[Sequence[str]]) -> tuple[argparse.Namespace, Policy]:
@@ -220,8 +245,12 @@ def parse(argv: Optional[Sequence[str]]) -> tuple[argparse.Namespace, Policy]:
         policy = Policy(args.validity, args.rotation, args.warning, args.critical)
     except ThresholdError as exc:
         raise UsageError(str(exc)) from None
-    if not args.explain and not args.host:
-        raise UsageError("-H/--host is required")
+    if args.file and args.host:
+        raise UsageError("--file checks a file, -H an endpoint: give one of them")
+    if args.expect_file and not args.host:
+        raise UsageError("--expect-file needs -H/--host (the service that should serve it)")
+    if not args.explain and not args.host and not args.file:
+        raise UsageError("-H/--host is required (or --file PATH)")
     if args.explain and args.validity is None:
         raise UsageError("--explain needs --validity (and optionally --rotation)")
     return args, policy
@@ -250,13 +279,59 @@ def run_check(args: argparse.Namespace, policy: Policy) -> tuple[str, int]:
     endpoint = transport.Endpoint(host=args.host, port=args.port, sni=sni, family=args.family)
     now = args.now or datetime.now(timezone.utc)
     resource = plugin.ServedCertificate(
-        lambda: transport.fetch(endpoint, args.timeout), endpoint.label
+        lambda: transport.fetch(endpoint, args.timeout),
+        endpoint.label,
+        whole_chain=args.chain,
+        expect=_expected_file(args.expect_file),
     )
     check = nagiosplugin.Check(
         resource,
         plugin.ValidityContext(policy, now, endpoint.label),
         plugin.EndpointContext(STATES[args.unreachable_state], endpoint.label),
         plugin.CertSummary(args.verbose, now),
+        *_disk_contexts(args, policy, now, endpoint.label),
+        name="CERT_VALIDITY",
+    )
+    check()
+    return render(check, args.verbose), check.exitcode
+
+
+def _expected_file(path: Optional[str]) -> Optional[Callable[..., Any]]:
+    if path is None:
+        return None
+    from check_cert_validity import certfile, plugin_disk
+
+    return plugin_disk.ExpectedFile(lambda: certfile.load(path), path)
+
+
+def _disk_contexts(
+    args: argparse.Namespace, policy: Policy, now: datetime, label: str
+) -> list[Any]:
+    """Contexts for --chain, --file and --expect-file results."""
+    from check_cert_validity import plugin, plugin_disk
+
+    return [
+        plugin.ChainContext(policy, now, label),
+        plugin_disk.FileContext(STATES[args.unreachable_state]),
+        plugin_disk.UptakeContext(policy, now, label),
+    ]
+
+
+def run_file_check(args: argparse.Namespace, policy: Policy) -> tuple[str, int]:
+    """Judge a certificate file (--file); never imports OpenSSL.SSL."""
+    import nagiosplugin
+
+    from check_cert_validity import certfile, plugin, plugin_disk
+    from check_cert_validity.output import render
+
+    path: str = args.file
+    now = args.now or datetime.now(timezone.utc)
+    label = plugin_disk.file_label(path)
+    check = nagiosplugin.Check(
+        plugin_disk.CertificateFile(lambda: certfile.load(path), path, whole_chain=args.chain),
+        plugin.ValidityContext(policy, now, label),
+        plugin.CertSummary(args.verbose, now),
+        *_disk_contexts(args, policy, now, label),
         name="CERT_VALIDITY",
     )
     check()
@@ -284,7 +359,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if args.explain:
             sys.stdout.write(explain(policy))
             return UNKNOWN
-        text, code = run_check(args, policy)
+        text, code = run_file_check(args, policy) if args.file else run_check(args, policy)
         sys.stdout.write(text)
         return code
     except Interrupted as exc:

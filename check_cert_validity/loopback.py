@@ -44,6 +44,8 @@ class TLSServer:
     ) -> None:
         self._dir = tempfile.TemporaryDirectory(prefix="ccv-")
         self.context = self._context(chain, "default", ciphers, min_version, max_version)
+        # Loaded once, here: replacing this file later is a rotation without a reload.
+        self.cert_path = os.path.join(self._dir.name, "default.crt")
         if require_client_cert:
             self.context.verify_mode = ssl.CERT_REQUIRED
             ca = client_ca.cert_pem().decode() if client_ca else chain[-1].cert_pem().decode()

@@ -7,25 +7,66 @@ transport, or a file reader), so this module does no IO of its own.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional, Sequence
 
 import nagiosplugin
 from nagiosplugin.state import Critical, Ok, Unknown, Warn
 
+from check_cert_validity import chain
 from check_cert_validity.certinfo import CertFacts, utc_minute
 from check_cert_validity.durations import format_duration
 from check_cert_validity.thresholds import Bounds, Policy, ThresholdError, judge
-from check_cert_validity.transport import EndpointError, Fetched
+
+if TYPE_CHECKING:  # transport imports OpenSSL.SSL: a file check must not pay for it
+    from cryptography import x509
+
+    from check_cert_validity.transport import Fetched
 
 NAGIOS_STATES = {0: Ok, 1: Warn, 2: Critical, 3: Unknown}
 
 
-class ServedCertificate(nagiosplugin.Resource):
-    """The leaf certificate an endpoint serves (and the chain, for display)."""
+def certificate_metrics(
+    leaf: CertFacts, certificates: Sequence[x509.Certificate], whole_chain: bool
+) -> list[nagiosplugin.Metric]:
+    """The leaf's metric, and with ``whole_chain`` one per certificate above it."""
+    metrics = [nagiosplugin.Metric("time_left", leaf, context="validity")]
+    if whole_chain:
+        rest = [CertFacts.from_certificate(cert) for cert in certificates[1:]]
+        for element in chain.elements(leaf, rest):
+            label = chain.perf_label(element.position)
+            metrics.append(nagiosplugin.Metric(label, element, context="chain"))
+    return metrics
 
-    def __init__(self, acquire: Callable[[], Fetched], label: str) -> None:
+
+def chain_lines(certificates: Sequence[x509.Certificate]) -> list[str]:
+    """Long output: the certificates after the leaf, numbered as ``--chain`` names them."""
+    lines = []
+    for position, cert in enumerate(certificates[1:], start=1):
+        facts = CertFacts.from_certificate(cert)
+        lines.append(f"chain[{position}]: {facts.subject} (notAfter {utc_minute(facts.not_after)})")
+    return lines
+
+
+class ServedCertificate(nagiosplugin.Resource):
+    """The leaf certificate an endpoint serves, and the chain it presents.
+
+    The chain is what the server sent, in its order (``Fetched.presented``);
+    ``-v`` lists it and ``--chain`` judges it. ``expect`` (``--expect-file``)
+    turns the served leaf into the uptake metrics.
+    """
+
+    def __init__(
+        self,
+        acquire: Callable[[], Fetched],
+        label: str,
+        *,
+        whole_chain: bool = False,
+        expect: Optional[Callable[[CertFacts], list[nagiosplugin.Metric]]] = None,
+    ) -> None:
         self.acquire = acquire
         self.label = label
+        self.whole_chain = whole_chain
+        self.expect = expect
         self.fetched: Optional[Fetched] = None
         self.leaf: Optional[CertFacts] = None
 
@@ -34,12 +75,17 @@ class ServedCertificate(nagiosplugin.Resource):
         return "CERT_VALIDITY"
 
     def probe(self) -> list[nagiosplugin.Metric]:
+        from check_cert_validity.transport import EndpointError
+
         try:
             self.fetched = self.acquire()
         except EndpointError as exc:
             return [nagiosplugin.Metric("endpoint", str(exc), context="endpoint")]
         self.leaf = CertFacts.from_certificate(self.fetched.certificates[0])
-        return [nagiosplugin.Metric("time_left", self.leaf, context="validity")]
+        metrics = certificate_metrics(self.leaf, self.fetched.presented, self.whole_chain)
+        if self.expect is not None:
+            metrics.extend(self.expect(self.leaf))
+        return metrics
 
     def details(self, verbose: int) -> list[str]:
         """Long output lines: connection facts, then the chain."""
@@ -52,11 +98,7 @@ class ServedCertificate(nagiosplugin.Resource):
         ]
         if fetched.handshake_error:
             lines.append(f"handshake: {fetched.handshake_error} (after the certificate arrived)")
-        for position, cert in enumerate(fetched.certificates[1:], start=1):
-            facts = CertFacts.from_certificate(cert)
-            lines.append(
-                f"chain[{position}]: {facts.subject} (notAfter {utc_minute(facts.not_after)})"
-            )
+        lines.extend(chain_lines(fetched.presented))
         if verbose >= 2 and fetched.timings:
             steps = ", ".join(f"{k} {v * 1000:.1f}ms" for k, v in fetched.timings.items())
             lines.append(f"timings (cumulative): {steps}")
@@ -137,6 +179,48 @@ class ValidityContext(nagiosplugin.Context):
         ]
 
 
+class ChainContext(nagiosplugin.Context):
+    """Judges a certificate above the leaf by the leaf's lower bounds (``--chain``)."""
+
+    def __init__(self, policy: Policy, now: datetime, label: str) -> None:
+        super().__init__("chain")
+        self.policy = policy
+        self.now = now
+        self.label = label
+
+    def _bounds(self, element: chain.ChainElement) -> Bounds:
+        return Bounds.derive(self.policy, element.leaf.lifetime)
+
+    def evaluate(self, metric: nagiosplugin.Metric, resource: object) -> nagiosplugin.Result:
+        element: chain.ChainElement = metric.value
+        try:
+            bounds = self._bounds(element)
+        except ThresholdError as exc:
+            return nagiosplugin.Result(Unknown, f"{self.label} {element.where}: {exc}", metric)
+        facts = element.facts
+        verdict = chain.judge_issuer(facts.time_left(self.now), facts.age(self.now), bounds)
+        text = chain.describe(element, self.label, self.now, verdict)
+        return nagiosplugin.Result(NAGIOS_STATES[verdict.state], text, metric)
+
+    def performance(
+        self, metric: nagiosplugin.Metric, resource: object
+    ) -> Optional[nagiosplugin.Performance]:
+        element: chain.ChainElement = metric.value
+        try:
+            warning, critical = chain.lower_ranges(self._bounds(element))
+        except ThresholdError:
+            return None
+        return nagiosplugin.Performance(
+            metric.name,
+            round(element.facts.time_left(self.now)),
+            "s",
+            str(warning),
+            str(critical),
+            "",
+            round(element.facts.lifetime),
+        )
+
+
 class EndpointContext(nagiosplugin.Context):
     """Maps an endpoint that gave no certificate onto the configured state."""
 
@@ -151,31 +235,54 @@ class EndpointContext(nagiosplugin.Context):
         )
 
 
+def _expiry(result: nagiosplugin.Result) -> float:
+    """Sort key: a certificate's notAfter; other results after all certificates."""
+    value = result.metric.value if result.metric is not None else None
+    if isinstance(value, chain.ChainElement):
+        value = value.facts
+    return value.not_after.timestamp() if isinstance(value, CertFacts) else float("inf")
+
+
 class CertSummary(nagiosplugin.Summary):
-    """Status line from the worst result; long output from resource and context."""
+    """Status line naming the limiting certificate; long output from resources and contexts.
+
+    With several results (``--chain``, ``--expect-file``) the status line
+    starts with the worst, and among equally bad certificates the one that
+    expires first; the other non-OK results follow, separated by ``; ``.
+    """
 
     def __init__(self, verbose: int, now: datetime) -> None:
         self.verbose_level = verbose
         self.now = now
 
     def ok(self, results: nagiosplugin.Results) -> str:
-        return str(results[0].hint)
+        first = results[0]
+        earliest = min(results, key=_expiry)
+        if _expiry(earliest) < _expiry(first):
+            return f"{first.hint}; {earliest.hint}"
+        return str(first.hint)
 
     def problem(self, results: nagiosplugin.Results) -> str:
-        return str(results.first_significant.hint)
+        bad = [r for r in results if r.state != Ok]
+        bad.sort(key=lambda r: (-r.state.code, _expiry(r)))
+        return "; ".join(str(r.hint) for r in bad)
 
     def verbose(self, results: nagiosplugin.Results) -> list[str]:
         lines: list[str] = []
+        resources: list[object] = []
         for result in results:
             metric = result.metric
             if metric is None:
                 continue
             if isinstance(metric.value, CertFacts):
                 lines.extend(describe(metric.value, self.now))
-            context = metric.contextobj
-            if isinstance(context, ValidityContext):
-                lines.extend(context.details())
-            resource = metric.resource
-            if isinstance(resource, ServedCertificate):
-                lines.extend(resource.details(self.verbose_level))
+            details = getattr(metric.contextobj, "details", None)
+            if callable(details):
+                lines.extend(details())
+            if metric.resource not in resources:
+                resources.append(metric.resource)
+        for resource in resources:
+            details = getattr(resource, "details", None)
+            if callable(details):
+                lines.extend(details(self.verbose_level))
         return lines

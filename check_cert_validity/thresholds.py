@@ -10,9 +10,13 @@ step-ca and certbot). A healthy certificate then has V-R <= T <= V left.
 - WARNING above V (only when V was given): not issued by that rotation system.
 - CRITICAL below C = (V-R)/2: half the reaction window is gone.
 - CRITICAL when expired or not yet valid.
+- The age rule: WARNING when older than R (A > R), even when L differs from
+  V. When L = V it says the same as T < V-R; otherwise the earlier of the two
+  decides, and the overdue amount is max(V-R-T, A-R).
 
 ``-w``/``-c`` are Nagios ranges over T and replace the computed WARNING and
-CRITICAL bounds respectively.
+CRITICAL bounds respectively (``-w`` replaces the age rule too: fixed days
+are all the operator asked for).
 """
 
 from __future__ import annotations
@@ -224,7 +228,12 @@ def judge(time_left: float, age: float, lifetime: float, bounds: Bounds) -> Judg
     state, reasons = OK, []
     # Missed rotation: less than V-R left, or (the age rule, which says the
     # same when L = V) older than R even though its lifetime differs from V.
-    overdue = max(bounds.warn_below - time_left, age - bounds.rotation)
+    by_left, by_age = bounds.warn_below - time_left, age - bounds.rotation
+    overdue = max(by_left, by_age)
+    # Name the age rule when it alone decides (1 s absorbs float rounding when L = V).
+    overdue_text = f"rotation overdue by {format_duration(overdue)}"
+    if by_age > by_left + 1:
+        overdue_text += f" ({format_duration(age)} old, R {format_duration(bounds.rotation)})"
 
     if bounds.critical is not None:
         if bounds.critical.alerts(time_left):
@@ -241,7 +250,7 @@ def judge(time_left: float, age: float, lifetime: float, bounds: Bounds) -> Judg
     else:
         if overdue > 0:
             state = max(state, WARNING)
-            reasons.insert(0, f"rotation overdue by {format_duration(overdue)}")
+            reasons.insert(0, overdue_text)
         if bounds.upper is not None:
             limit = bounds.upper * (1 + BACKDATE_SLACK)
             if lifetime > limit or time_left > limit:

@@ -99,7 +99,7 @@ def test_age_rule_when_lifetime_differs_from_validity() -> None:
     bounds = Bounds.derive(Policy(30 * D, 10 * D), 60 * D)
     verdict = judge(49 * D, 11 * D, 60 * D, bounds)
     assert verdict.state == WARNING
-    assert verdict.reasons[0] == "rotation overdue by 24.0h"
+    assert verdict.reasons[0] == "rotation overdue by 24.0h (11.0d old, R 10.0d)"
 
 
 @pytest.mark.parametrize(
