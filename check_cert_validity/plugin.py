@@ -270,10 +270,10 @@ class CertSummary(nagiosplugin.Summary):
     def verbose(self, results: nagiosplugin.Results) -> list[str]:
         lines: list[str] = []
         resources: list[object] = []
-        for result in results:
-            metric = result.metric
-            if metric is None:
-                continue
+        metrics = [r.metric for r in results if r.metric is not None]
+        # the leaf first, then what other contexts add, then each resource once
+        metrics.sort(key=lambda metric: not isinstance(metric.value, CertFacts))
+        for metric in metrics:
             if isinstance(metric.value, CertFacts):
                 lines.extend(describe(metric.value, self.now))
             details = getattr(metric.contextobj, "details", None)

@@ -74,6 +74,7 @@ class Pair:
 
     served: CertFacts
     disk: CertFacts
+    path: str  # the file's label
 
 
 class ExpectedFile:
@@ -90,7 +91,7 @@ class ExpectedFile:
             problem = FileProblem(self.label, exc)
             return [nagiosplugin.Metric("expect_file", problem, context="file")]
         disk = CertFacts.from_certificate(bundle.certificates[0])
-        return [nagiosplugin.Metric("uptake", Pair(served, disk), context="uptake")]
+        return [nagiosplugin.Metric("uptake", Pair(served, disk, self.label), context="uptake")]
 
 
 class FileContext(nagiosplugin.Context):
@@ -122,8 +123,9 @@ class UptakeContext(nagiosplugin.Context):
             rotation: Optional[float] = Bounds.derive(self.policy, pair.served.lifetime).rotation
         except ThresholdError:
             rotation = None  # the leaf's own result reports this
-        verdict = uptake.compare(pair.served, pair.disk, self.label, self.now, rotation)
-        return nagiosplugin.Result(NAGIOS_STATES[verdict.state], verdict.reasons[0], metric)
+        verdict = uptake.compare(pair.served, pair.disk, pair.path, self.now, rotation)
+        text = f"{self.label} {verdict.reasons[0]}"
+        return nagiosplugin.Result(NAGIOS_STATES[verdict.state], text, metric)
 
     def details(self) -> list[str]:
         """Long output: the certificate on disk, beside the served one described above."""
@@ -132,7 +134,7 @@ class UptakeContext(nagiosplugin.Context):
         disk = self.pair.disk
         same = "the same as served" if disk.der == self.pair.served.der else "differs"
         return [
-            f"expect-file: {self.label}: {same}; '{disk.name}' serial {disk.serial}, "
+            f"expect-file: {self.pair.path}: {same}; '{disk.name}' serial {disk.serial}, "
             f"notBefore {utc_minute(disk.not_before)}, notAfter {utc_minute(disk.not_after)}, "
             f"SHA-256 {disk.sha256}"
         ]
