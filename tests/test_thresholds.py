@@ -183,3 +183,52 @@ def test_explain_lines_for_the_design_example() -> None:
         lines[1] == "expected time left: 5.0d to 7.0d (a healthy certificate is at most 2.0d old)"
     )
     assert "CRITICAL below 2.5d left: half the reaction window is gone" in lines
+
+
+# The age rule (issue 4): with R known, a leaf older than R is overdue even when its
+# lifetime L differs from V. (age, lifetime, policy, expected state, first reason)
+AGE_CASES = [
+    # L = V: the age rule and "less than V-R left" are the same rule, named plainly
+    (10.5 * D, 30 * D, Policy(30 * D, 10 * D), WARNING, "rotation overdue by 12.0h"),
+    (9.5 * D, 30 * D, Policy(30 * D, 10 * D), OK, None),
+    # L within the backdating slack above V: only the age rule sees it, and says so
+    (10.2 * D, 30.25 * D, Policy(30 * D, 10 * D), WARNING,
+     "rotation overdue by 4.8h (10.2d old, R 10.0d)"),
+    (9.8 * D, 30.25 * D, Policy(30 * D, 10 * D), OK, None),  # negative control
+    # L < V: less than V-R left comes first; the reason is the time-left one
+    (6 * D, 20 * D, Policy(30 * D, 10 * D), WARNING, "rotation overdue by 6.0d"),
+    # -w replaces the computed WARNING rules, the age rule included
+    (10.2 * D, 30.25 * D, Policy(30 * D, 10 * D, warning=TimeRange.parse("5:")), OK, None),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("age", "lifetime", "policy", "state", "reason"), AGE_CASES)
+def test_age_rule_table(
+    age: float, lifetime: float, policy: Policy, state: int, reason: "str | None"
+) -> None:
+    verdict = judge(lifetime - age, age, lifetime, Bounds.derive(policy, lifetime))
+    assert verdict.state == state
+    assert (verdict.reasons[0] if verdict.reasons else None) == reason
+
+
+def test_age_rule_end_to_end(tmp_path: str) -> None:
+    from datetime import timedelta
+
+    from check_cert_validity.certfactory import issue
+
+    from conftest import NOW, NOW_ARG, run_plugin
+
+    start = NOW - timedelta(days=10.2)
+    cert = issue(
+        common_name="age.internal", not_before=start, not_after=start + timedelta(days=30.25)
+    )
+    path = f"{tmp_path}/age.pem"
+    with open(path, "wb") as handle:
+        handle.write(cert.cert_pem())
+    result = run_plugin("--file", path, "--now", NOW_ARG, "--validity", "30d", "--rotation", "10d")
+    assert (result.code, result.first_line) == (
+        1,
+        f"CERT_VALIDITY WARNING - {path} certificate 'age.internal' has 20.1d left, rotation "
+        "overdue by 4.8h (10.2d old, R 10.0d) (expires 2026-12-20 13:12 UTC) "
+        "| time_left=1732320s;1728000:2592000;864000:;;2613600",
+    )
