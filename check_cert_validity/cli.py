@@ -299,40 +299,27 @@ def run_check(args: argparse.Namespace, policy: Policy) -> tuple[str, int]:
 def _expected_file(path: Optional[str]) -> Optional[Callable[..., Any]]:
     if path is None:
         return None
-    from check_cert_validity import certfile, plugin_disk
+    from check_cert_validity import plugin_disk
 
-    return plugin_disk.ExpectedFile(lambda: certfile.load(path), path)
+    return plugin_disk.ExpectedFile.at(path)
 
 
 def _disk_contexts(
     args: argparse.Namespace, policy: Policy, now: datetime, label: str
 ) -> list[Any]:
-    """Contexts for --chain, --file and --expect-file results."""
-    from check_cert_validity import plugin, plugin_disk
+    from check_cert_validity import plugin_disk
 
-    return [
-        plugin.ChainContext(policy, now, label),
-        plugin_disk.FileContext(STATES[args.unreachable_state]),
-        plugin_disk.UptakeContext(policy, now, label),
-    ]
+    return plugin_disk.contexts(policy, now, label, STATES[args.unreachable_state])
 
 
 def run_file_check(args: argparse.Namespace, policy: Policy) -> tuple[str, int]:
     """Judge a certificate file (--file); never imports OpenSSL.SSL."""
-    import nagiosplugin
-
-    from check_cert_validity import certfile, plugin, plugin_disk
+    from check_cert_validity import plugin_disk
     from check_cert_validity.output import render
 
-    path: str = args.file
     now = args.now or datetime.now(timezone.utc)
-    label = plugin_disk.file_label(path)
-    check = nagiosplugin.Check(
-        plugin_disk.CertificateFile(lambda: certfile.load(path), path, whole_chain=args.chain),
-        plugin.ValidityContext(policy, now, label),
-        plugin.CertSummary(args.verbose, now),
-        *_disk_contexts(args, policy, now, label),
-        name="CERT_VALIDITY",
+    check = plugin_disk.file_check(
+        args.file, args.chain, policy, now, args.verbose, STATES[args.unreachable_state]
     )
     check()
     return render(check, args.verbose), check.exitcode

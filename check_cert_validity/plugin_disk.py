@@ -13,7 +13,7 @@ from typing import Callable, Optional
 import nagiosplugin
 from nagiosplugin.state import Unknown
 
-from check_cert_validity import uptake
+from check_cert_validity import certfile, plugin, uptake
 from check_cert_validity.certfile import CertBundle, CertFileError
 from check_cert_validity.certinfo import CertFacts, clean, utc_minute
 from check_cert_validity.plugin import NAGIOS_STATES, certificate_metrics, chain_lines
@@ -84,6 +84,11 @@ class ExpectedFile:
         self.acquire = acquire
         self.label = file_label(path)
 
+    @classmethod
+    def at(cls, path: str) -> ExpectedFile:
+        """The file at ``path``, read when the served leaf is known."""
+        return cls(lambda: certfile.load(path), path)
+
     def __call__(self, served: CertFacts) -> list[nagiosplugin.Metric]:
         try:
             bundle = self.acquire()
@@ -138,3 +143,26 @@ class UptakeContext(nagiosplugin.Context):
             f"notBefore {utc_minute(disk.not_before)}, notAfter {utc_minute(disk.not_after)}, "
             f"SHA-256 {disk.sha256}"
         ]
+
+
+def contexts(policy: Policy, now: datetime, label: str, absent_state: int) -> list[object]:
+    """The contexts for --chain, --file and --expect-file results."""
+    return [
+        plugin.ChainContext(policy, now, label),
+        FileContext(absent_state),
+        UptakeContext(policy, now, label),
+    ]
+
+
+def file_check(
+    path: str, whole_chain: bool, policy: Policy, now: datetime, verbose: int, absent_state: int
+) -> nagiosplugin.Check:
+    """A ready-to-run Check of the certificate file at ``path`` (``--file``)."""
+    label = file_label(path)
+    return nagiosplugin.Check(
+        CertificateFile(lambda: certfile.load(path), path, whole_chain=whole_chain),
+        plugin.ValidityContext(policy, now, label),
+        plugin.CertSummary(verbose, now),
+        *contexts(policy, now, label, absent_state),
+        name="CERT_VALIDITY",
+    )
