@@ -60,4 +60,4 @@ class Sender:
                     sent += 1
         except OSError as exc:
             return f"statsd: sent {sent} of {len(payloads)} datagrams to {self.target}: {exc}"
-        return f"statsd: sent {sent} datagrams to {self.target}"
+        return f"statsd: sent {sent} datagram{'' if sent == 1 else 's'} to {self.target}"

@@ -16,6 +16,7 @@ import tempfile
 import time
 import urllib.request
 from datetime import timedelta
+from pathlib import Path
 from typing import Callable, Iterator
 
 import pytest
@@ -268,3 +269,69 @@ def test_node_exporter_negative_control_unescaped_file_is_refused(
     served = series(node_exporter.scrape())
     assert served[("node_textfile_scrape_error", frozenset())] == 1
     assert not [name for (name, _labels) in served if name.startswith("cert_validity_")]
+
+
+def readme_rules() -> str:
+    readme = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "README.md")
+    with open(readme, encoding="utf-8") as handle:
+        return handle.read().split("```yaml\n", 1)[1].split("```", 1)[0]
+
+
+CERT = '{host="db1",port="5433",sni="",position="0",cn="db1",serial="01"}'
+LABELS = 'host: db1, port: "5433", position: "0", cn: db1, serial: "01"'  # sni="" is no label
+RULE_TESTS = f"""
+rule_files: [rules.yml]
+evaluation_interval: 1h
+tests:
+  - interval: 1h
+    input_series:
+      - series: 'cert_validity_not_after_timestamp_seconds{CERT}'
+        values: '{30 * D}x600'
+      - series: 'cert_validity_expected_min_seconds{CERT}'
+        values: '{20 * D}x600'
+      - series: 'cert_validity_expected_max_seconds{CERT}'
+        values: '{30 * D}x600'
+      - series: 'cert_validity_critical_seconds{CERT}'
+        values: '{10 * D}x600'
+      - series: 'cert_validity_lifetime_seconds{CERT}'
+        values: '{30 * D}x600'
+    alert_rule_test:
+      - {{eval_time: 9d, alertname: CertRotationMissed, exp_alerts: []}}
+      - eval_time: 11d
+        alertname: CertRotationMissed
+        exp_alerts:
+          - exp_labels: {{severity: ticket, {LABELS}}}
+            exp_annotations: {{summary: "db1:5433 'db1' missed a rotation, 19d 0h 0m 0s left"}}
+      - {{eval_time: 19d, alertname: CertReactionWindowHalfGone, exp_alerts: []}}
+      - eval_time: 21d
+        alertname: CertReactionWindowHalfGone
+        exp_alerts:
+          - exp_labels: {{severity: page, {LABELS}}}
+            exp_annotations: {{summary: "db1:5433 'db1' has 9d 0h 0m 0s left"}}
+      - {{eval_time: 21d, alertname: CertNotFromRotation, exp_alerts: []}}
+"""
+
+
+def test_readme_alert_rules_express_the_model(tmp_path: Path) -> None:
+    """promtool checks the README's rules and runs them over series like the plugin's."""
+    tool = promtool()
+    (tmp_path / "rules.yml").write_text(readme_rules())
+    (tmp_path / "tests.yml").write_text(RULE_TESTS)
+    checked = subprocess.run(
+        [tool, "check", "rules", "rules.yml"], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    tested = subprocess.run(
+        [tool, "test", "rules", "tests.yml"], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert tested.returncode == 0, tested.stdout + tested.stderr
+    # Negative control: the same tests fail against a rule that ignores V-R.
+    (tmp_path / "rules.yml").write_text(
+        readme_rules().replace(
+            "< cert_validity_expected_min_seconds", "< 0 * cert_validity_expected_min_seconds"
+        )
+    )
+    broken = subprocess.run(
+        [tool, "test", "rules", "tests.yml"], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert broken.returncode != 0
