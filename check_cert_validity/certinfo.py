@@ -10,6 +10,7 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Optional
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -46,16 +47,28 @@ def load_der(der: bytes) -> x509.Certificate:
         return x509.load_der_x509_certificate(der)
 
 
-def _names(name: x509.Name, oid: x509.ObjectIdentifier) -> list[str]:
+def _name(cert: x509.Certificate, which: str) -> Optional[x509.Name]:
+    """``cert.subject``/``cert.issuer``, or None when its strings are not decodable.
+
+    cryptography parses names lazily and raises ValueError on first access
+    when, say, a UTF8String holds bytes that are not UTF-8.
+    """
     try:
-        return [str(attr.value) for attr in name.get_attributes_for_oid(oid)]
+        return getattr(cert, which)  # type: ignore[no-any-return]
+    except (ValueError, UnicodeError):
+        return None
+
+
+def _names(name: Optional[x509.Name], oid: x509.ObjectIdentifier) -> list[str]:
+    try:
+        return [str(attr.value) for attr in name.get_attributes_for_oid(oid)] if name else []
     except (ValueError, UnicodeError):
         return []
 
 
-def _rfc4514(name: x509.Name) -> str:
+def _rfc4514(name: Optional[x509.Name]) -> str:
     try:
-        return name.rfc4514_string()
+        return name.rfc4514_string() if name is not None else "<undecodable name>"
     except (ValueError, UnicodeError):
         return "<undecodable name>"
 
@@ -99,10 +112,11 @@ class CertFacts:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             sans = _sans(cert)
-            common_names = _names(cert.subject, NameOID.COMMON_NAME)
+            subject_name, issuer_name = _name(cert, "subject"), _name(cert, "issuer")
+            common_names = _names(subject_name, NameOID.COMMON_NAME)
             display = common_names[0] if common_names else (sans[0] if sans else "")
-            subject = _rfc4514(cert.subject)
-            issuer = _rfc4514(cert.issuer)
+            subject = _rfc4514(subject_name)
+            issuer = _rfc4514(issuer_name)
             der = cert.public_bytes(serialization.Encoding.DER)
             return cls(
                 name=clean(display) if display else "<no CN or SAN>",
@@ -113,7 +127,7 @@ class CertFacts:
                 sha256=cert.fingerprint(hashes.SHA256()).hex(":").upper(),
                 not_before=cert.not_valid_before_utc,
                 not_after=cert.not_valid_after_utc,
-                self_issued=cert.subject == cert.issuer,
+                self_issued=subject_name is not None and subject_name == issuer_name,
                 der=der,
             )
 

@@ -13,12 +13,16 @@ import signal
 import sys
 import traceback
 from datetime import datetime, timezone
-from typing import Any, Callable, NoReturn, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, NoReturn, Optional, Sequence
 
 from check_cert_validity import __version__
 from check_cert_validity.durations import DurationError, parse_duration
 from check_cert_validity.output import status_line
 from check_cert_validity.thresholds import Policy, ThresholdError, TimeRange
+
+if TYPE_CHECKING:
+    from check_cert_validity.gauges import Reading
+    from check_cert_validity.udp import Sender
 
 UNKNOWN = 3
 STATES = {"ok": 0, "warning": 1, "critical": 2, "unknown": 3}
@@ -101,6 +105,15 @@ def _instant(text: str) -> datetime:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
     return moment.astimezone(timezone.utc)
+
+
+def _statsd_address(text: str) -> tuple[str, int]:
+    from check_cert_validity.statsd import parse_address
+
+    try:
+        return parse_address(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -211,6 +224,26 @@ def build_parser() -> argparse.ArgumentParser:
         help="print the range and alert points V and R give, connect nowhere",
     )
     _add_disk_options(parser)
+    metrics = parser.add_argument_group("metrics (Prometheus, StatsD)")
+    metrics.add_argument(
+        "--output",
+        choices=("nagios", "openmetrics"),
+        default="nagios",
+        help="nagios: the status line (default); openmetrics: Prometheus/OpenMetrics text "
+        "exposition of the same judgement instead (the exit code stays the Nagios state)",
+    )
+    metrics.add_argument(
+        "--statsd",
+        type=_statsd_address,
+        metavar="HOST:PORT",
+        help="also send the gauges as StatsD UDP datagrams (fire-and-forget; port default 8125)",
+    )
+    metrics.add_argument(
+        "--statsd-prefix",
+        default="cert_validity",
+        metavar="P",
+        help="StatsD name prefix (default: cert_validity)",
+    )
     return parser
 
 
@@ -268,7 +301,7 @@ def run_check(args: argparse.Namespace, policy: Policy) -> tuple[str, int]:
     """Fetch, judge and render one endpoint's certificate."""
     import nagiosplugin
 
-    from check_cert_validity import plugin, transport
+    from check_cert_validity import gauges, plugin, transport, udp
     from check_cert_validity.output import render
 
     sni = (
@@ -284,16 +317,35 @@ def run_check(args: argparse.Namespace, policy: Policy) -> tuple[str, int]:
         whole_chain=args.chain,
         expect=_expected_file(args.expect_file),
     )
+    validity = plugin.ValidityContext(policy, now, endpoint.label)
+    sender = udp.Sender(*args.statsd) if args.statsd else None  # resolves during the check
     check = nagiosplugin.Check(
         resource,
-        plugin.ValidityContext(policy, now, endpoint.label),
+        validity,
         plugin.EndpointContext(STATES[args.unreachable_state], endpoint.label),
         plugin.CertSummary(args.verbose, now),
         *_disk_contexts(args, policy, now, endpoint.label),
         name="CERT_VALIDITY",
     )
     check()
-    return render(check, args.verbose), check.exitcode
+    text = render(check, args.verbose)
+    if sender is not None or args.output == "openmetrics":
+        certs = (gauges.CertReading(0, resource.leaf, validity.bounds),) if resource.leaf else ()
+        reading = gauges.Reading(args.host, args.port, sni, check.exitcode, now, certs)
+        text = publish(args, sender, reading) or text
+    return text, check.exitcode
+
+
+def publish(args: argparse.Namespace, sender: Optional[Sender], reading: Reading) -> str:
+    """Send the StatsD gauges; return the exposition text for --output openmetrics, else ""."""
+    from check_cert_validity import gauges, openmetrics, statsd
+
+    samples = gauges.samples(reading)
+    if sender is not None:
+        note = sender.send(statsd.datagrams(samples, args.statsd_prefix))
+        if args.verbose >= 3:
+            sys.stderr.write(note + "\n")
+    return openmetrics.render(samples) if args.output == "openmetrics" else ""
 
 
 def _expected_file(path: Optional[str]) -> Optional[Callable[..., Any]]:
