@@ -21,7 +21,6 @@ from check_cert_validity.output import status_line
 from check_cert_validity.thresholds import Policy, ThresholdError, TimeRange
 
 if TYPE_CHECKING:
-    from check_cert_validity.gauges import Reading
     from check_cert_validity.udp import Sender
 
 UNKNOWN = 3
@@ -301,7 +300,7 @@ def run_check(args: argparse.Namespace, policy: Policy) -> tuple[str, int]:
     """Fetch, judge and render one endpoint's certificate."""
     import nagiosplugin
 
-    from check_cert_validity import gauges, plugin, transport, udp
+    from check_cert_validity import plugin, transport
     from check_cert_validity.output import render
 
     sni = (
@@ -318,7 +317,7 @@ def run_check(args: argparse.Namespace, policy: Policy) -> tuple[str, int]:
         expect=_expected_file(args.expect_file),
     )
     validity = plugin.ValidityContext(policy, now, endpoint.label)
-    sender = udp.Sender(*args.statsd) if args.statsd else None  # resolves during the check
+    sender = _sender(args)
     check = nagiosplugin.Check(
         resource,
         validity,
@@ -330,17 +329,25 @@ def run_check(args: argparse.Namespace, policy: Policy) -> tuple[str, int]:
     check()
     text = render(check, args.verbose)
     if sender is not None or args.output == "openmetrics":
-        certs = (gauges.CertReading(0, resource.leaf, validity.bounds),) if resource.leaf else ()
-        reading = gauges.Reading(args.host, args.port, sni, check.exitcode, now, certs)
-        text = publish(args, sender, reading) or text
+        text = publish(args, sender, check, (args.host, args.port, sni), now) or text
     return text, check.exitcode
 
 
-def publish(args: argparse.Namespace, sender: Optional[Sender], reading: Reading) -> str:
+def publish(
+    args: argparse.Namespace,
+    sender: Optional[Sender],
+    check: Any,
+    where: tuple[str, int, Optional[str]],
+    now: datetime,
+) -> str:
     """Send the StatsD gauges; return the exposition text for --output openmetrics, else ""."""
-    from check_cert_validity import gauges, openmetrics, statsd
+    from check_cert_validity import gauges, openmetrics, plugin, statsd
 
-    samples = gauges.samples(reading)
+    certs = tuple(
+        gauges.CertReading(position, facts, bounds)
+        for position, facts, bounds in plugin.judged_certificates(check)
+    )
+    samples = gauges.samples(gauges.Reading(*where, check.exitcode, now, certs))
     if sender is not None:
         note = sender.send(statsd.datagrams(samples, args.statsd_prefix))
         if args.verbose >= 3:
@@ -373,8 +380,20 @@ def run_file_check(args: argparse.Namespace, policy: Policy) -> tuple[str, int]:
     check = plugin_disk.file_check(
         args.file, args.chain, policy, now, args.verbose, STATES[args.unreachable_state]
     )
+    sender = _sender(args)
     check()
-    return render(check, args.verbose), check.exitcode
+    text = render(check, args.verbose)
+    if sender is not None or args.output == "openmetrics":
+        text = publish(args, sender, check, (args.file, 0, None), now) or text
+    return text, check.exitcode
+
+
+def _sender(args: argparse.Namespace) -> Optional[Sender]:
+    if not args.statsd:
+        return None
+    from check_cert_validity import udp
+
+    return udp.Sender(*args.statsd)  # resolves while the check runs
 
 
 def _on_signal(signum: int, _frame: object) -> NoReturn:

@@ -286,3 +286,24 @@ class CertSummary(nagiosplugin.Summary):
             if callable(details):
                 lines.extend(details(self.verbose_level))
         return lines
+
+
+def judged_certificates(check: nagiosplugin.Check) -> list[tuple[int, CertFacts, Optional[Bounds]]]:
+    """What a finished check judged, for the metrics formats: (position, facts, bounds).
+
+    The leaf carries the bounds it was judged against; with ``--chain`` the
+    certificates behind it carry the same (their lower bounds come from the
+    leaf's V and R).
+    """
+    found: list[tuple[int, CertFacts, Optional[Bounds]]] = []
+    bounds: Optional[Bounds] = None
+    for result in check.results:
+        metric = result.metric
+        if metric is None:
+            continue
+        if isinstance(metric.value, CertFacts) and isinstance(metric.contextobj, ValidityContext):
+            bounds = metric.contextobj.bounds
+            found.append((0, metric.value, bounds))
+        elif isinstance(metric.value, chain.ChainElement):
+            found.append((metric.value.position, metric.value.facts, None))
+    return sorted((pos, facts, b if pos == 0 else bounds) for pos, facts, b in found)
