@@ -133,7 +133,9 @@ def build_parser() -> argparse.ArgumentParser:
     conn.add_argument(
         "-H", "--host", type=_host, help="host name, IPv4 or IPv6 address to connect to"
     )
-    conn.add_argument("-p", "--port", type=_port, default=443, help="TCP port (default: 443)")
+    conn.add_argument(
+        "-p", "--port", type=_port, help="TCP port (default: 443, or the --starttls protocol's)"
+    )
     sni = conn.add_mutually_exclusive_group()
     sni.add_argument(
         "--sni",
@@ -169,6 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="critical",
         help="state when the endpoint gives no certificate (default: critical)",
     )
+    _add_starttls_options(parser)
     rules = parser.add_argument_group("thresholds")
     rules.add_argument(
         "--validity",
@@ -213,6 +216,36 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_starttls_options(parser: argparse.ArgumentParser) -> None:
+    from check_cert_validity.starttls import PROTOCOLS
+
+    group = parser.add_argument_group("protocols, addresses and client certificates")
+    group.add_argument(
+        "-P",
+        "--starttls",
+        choices=list(PROTOCOLS),
+        metavar="PROTO",
+        help="speak this protocol's plaintext preamble before TLS; sets the default port: "
+        + ", ".join(f"{name} ({proto.port})" for name, proto in PROTOCOLS.items())
+        + " (postgres-direct: PostgreSQL 17 direct TLS with ALPN, no preamble)",
+    )
+    group.add_argument(
+        "--resolve",
+        type=_host,
+        metavar="ADDRESS",
+        help="connect to this address instead of resolving -H; -H stays the name "
+        "sent as SNI and shown (one node behind a load balancer)",
+    )
+    group.add_argument(
+        "--client-cert", metavar="FILE", help="PEM client certificate (chain) to present"
+    )
+    group.add_argument(
+        "--client-key",
+        metavar="FILE",
+        help="PEM private key for --client-cert (default: in the certificate file)",
+    )
+
+
 def parse(argv: Optional[Sequence[str]]) -> tuple[argparse.Namespace, Policy]:
     """Parse and cross-check the command line; raises UsageError."""
     args = build_parser().parse_args(argv)
@@ -224,6 +257,8 @@ def parse(argv: Optional[Sequence[str]]) -> tuple[argparse.Namespace, Policy]:
         raise UsageError("-H/--host is required")
     if args.explain and args.validity is None:
         raise UsageError("--explain needs --validity (and optionally --rotation)")
+    if args.client_key and not args.client_cert:
+        raise UsageError("--client-key needs --client-cert")
     return args, policy
 
 
@@ -239,19 +274,15 @@ def run_check(args: argparse.Namespace, policy: Policy) -> tuple[str, int]:
     """Fetch, judge and render one endpoint's certificate."""
     import nagiosplugin
 
-    from check_cert_validity import plugin, transport
+    from check_cert_validity import connection, plugin
     from check_cert_validity.output import render
 
-    sni = (
-        None
-        if args.no_sni
-        else (args.sni or (None if transport.ip_literal(args.host) else args.host))
-    )
-    endpoint = transport.Endpoint(host=args.host, port=args.port, sni=sni, family=args.family)
+    try:
+        endpoint, acquire = connection.plan(args)
+    except connection.PlanError as exc:
+        return _usage_text(str(exc)), UNKNOWN
     now = args.now or datetime.now(timezone.utc)
-    resource = plugin.ServedCertificate(
-        lambda: transport.fetch(endpoint, args.timeout), endpoint.label
-    )
+    resource = plugin.ServedCertificate(acquire, endpoint.label)
     check = nagiosplugin.Check(
         resource,
         plugin.ValidityContext(policy, now, endpoint.label),
@@ -261,6 +292,10 @@ def run_check(args: argparse.Namespace, policy: Policy) -> tuple[str, int]:
     )
     check()
     return render(check, args.verbose), check.exitcode
+
+
+def _usage_text(message: str) -> str:
+    return status_line("UNKNOWN", f"usage error: {message}") + "\n" + build_parser().format_usage()
 
 
 def _on_signal(signum: int, _frame: object) -> NoReturn:
@@ -275,8 +310,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         try:
             args, policy = parse(argv)
         except UsageError as exc:
-            sys.stdout.write(status_line("UNKNOWN", f"usage error: {exc}") + "\n")
-            sys.stdout.write(build_parser().format_usage())
+            sys.stdout.write(_usage_text(str(exc)))
             return UNKNOWN
         except _Exit:
             return UNKNOWN
