@@ -25,11 +25,11 @@ class StartTLSError(EndpointError):
 
 
 def quote(reply: bytes, limit: int = 160) -> str:
-    """A server reply as one safe, quoted line (untrusted text)."""
+    """A server reply as one safe line in single quotes (untrusted text)."""
     text = " / ".join(
         line.strip() for line in reply.decode("utf-8", "replace").splitlines() if line.strip()
     )
-    return repr(clean(text, limit))
+    return f"'{clean(text, limit)}'"
 
 
 class Dialogue:

@@ -83,12 +83,12 @@ class LdapResult:
 
 def extended_response(buffer: bytes) -> Optional[tuple[LdapResult, int]]:
     """Parse one LDAPMessage carrying an ExtendedResponse (ValueError if not)."""
+    if buffer[:1] not in (b"", b"\x30"):
+        raise ValueError(f"not an LDAPMessage (tag 0x{buffer[0]:02x})")
     outer = read_tlv(buffer, 0)
     if outer is None:
         return None
-    tag, start, end = outer
-    if tag != 0x30:
-        raise ValueError(f"not an LDAPMessage (tag 0x{tag:02x})")
+    _tag, start, end = outer
     parts: list[tuple[int, int, int]] = []
     pos = start
     while pos < end and len(parts) < 2:

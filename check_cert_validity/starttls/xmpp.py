@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from typing import Optional
-from xml.sax.saxutils import quoteattr
+from xml.sax.saxutils import escape
 
 from check_cert_validity.starttls.dialogue import Dialogue
 
@@ -30,7 +30,7 @@ def stream_header(domain: str) -> bytes:
     return (
         "<?xml version='1.0'?><stream:stream xmlns='jabber:client' "
         "xmlns:stream='http://etherx.jabber.org/streams' "
-        f"to={quoteattr(domain)} version='1.0'>"
+        f"to='{escape(domain, {chr(39): '&apos;', chr(34): '&quot;'})}' version='1.0'>"
     ).encode()
 
 
