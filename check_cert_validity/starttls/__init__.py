@@ -11,16 +11,18 @@ offers ALPN "postgresql".
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 from check_cert_validity.starttls import text
 from check_cert_validity.starttls.database import run_mysql, run_postgres
-from check_cert_validity.starttls.dialogue import Dialogue, StartTLSError
 from check_cert_validity.starttls.ldap import run_ldap
 from check_cert_validity.starttls.xmpp import run_xmpp
-from check_cert_validity.transport import Channel, Preamble
 
-__all__ = ["PROTOCOLS", "Protocol", "StartTLSError", "preamble"]
+if TYPE_CHECKING:  # the parser imports this table: no sockets or OpenSSL at import
+    from check_cert_validity.starttls.dialogue import Dialogue
+    from check_cert_validity.transport import Channel, Preamble
+
+__all__ = ["PROTOCOLS", "Protocol", "preamble"]
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,8 @@ def preamble(name: str, domain: str) -> Optional[Preamble]:
 
     ``domain`` is the name the server is addressed by (XMPP's stream ``to``).
     """
+    from check_cert_validity.starttls.dialogue import Dialogue
+
     protocol = PROTOCOLS[name]
     run = protocol.run
     if run is None:

@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
-from check_cert_validity.starttls.dialogue import Dialogue
+if TYPE_CHECKING:  # only for annotations: keeps the protocol table light to import
+    from check_cert_validity.starttls.dialogue import Dialogue
+
 
 PG_SSL_REQUEST = struct.pack("!II", 8, 80877103)
 

@@ -9,9 +9,11 @@ Disconnection (messageID 0); either way its diagnosticMessage is quoted.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
-from check_cert_validity.starttls.dialogue import Dialogue
+if TYPE_CHECKING:  # only for annotations: keeps the protocol table light to import
+    from check_cert_validity.starttls.dialogue import Dialogue
+
 
 STARTTLS_OID = b"1.3.6.1.4.1.1466.20037"
 _EXTENDED_REQUEST = 0x77  # [APPLICATION 23], constructed

@@ -15,9 +15,11 @@ functions hold the conversation, each as the RFC describes it:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
-from check_cert_validity.starttls.dialogue import Dialogue
+if TYPE_CHECKING:  # only for annotations: keeps the protocol table light to import
+    from check_cert_validity.starttls.dialogue import Dialogue
+
 
 # What we call ourselves in EHLO/LHLO: a syntactically valid name that claims
 # no real host (RFC 2606 reserves .invalid).

@@ -10,10 +10,11 @@ matter, and nothing from it is evaluated.
 from __future__ import annotations
 
 import re
-from typing import Optional
-from xml.sax.saxutils import escape
+from typing import TYPE_CHECKING, Optional
 
-from check_cert_validity.starttls.dialogue import Dialogue
+if TYPE_CHECKING:  # only for annotations: keeps the protocol table light to import
+    from check_cert_validity.starttls.dialogue import Dialogue
+
 
 TLS_NS = "urn:ietf:params:xml:ns:xmpp-tls"
 STARTTLS = f"<starttls xmlns='{TLS_NS}'/>".encode()
@@ -25,12 +26,19 @@ _TLS_ANSWER = re.compile(rb"<(proceed|failure)\b[^>]*?(?:/>|>.*?</\1\s*>)", re.S
 _OFFERS_STARTTLS = re.compile(rb"<starttls\b")
 
 
+_XML_ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", "'": "&apos;", '"': "&quot;"}
+
+
+def _attribute(value: str) -> str:
+    return "".join(_XML_ESCAPES.get(char, char) for char in value)
+
+
 def stream_header(domain: str) -> bytes:
     """The opening of a client-to-server stream addressed to ``domain``."""
     return (
         "<?xml version='1.0'?><stream:stream xmlns='jabber:client' "
         "xmlns:stream='http://etherx.jabber.org/streams' "
-        f"to='{escape(domain, {chr(39): '&apos;', chr(34): '&quot;'})}' version='1.0'>"
+        f"to='{_attribute(domain)}' version='1.0'>"
     ).encode()
 
 
