@@ -109,6 +109,13 @@ def _version_key(path: str) -> tuple[int, ...]:
     return tuple(int(p) for p in parts if p.isdigit()) or (0,)
 
 
+def postgres_major() -> int:
+    """The major version of the PostgreSQL server the fixtures start."""
+    binary = _need(_postgres_bin("postgres"), "postgresql")
+    out = subprocess.run([binary, "--version"], capture_output=True, text=True, check=True)
+    return int(out.stdout.split()[-1].split(".")[0])
+
+
 def start_postgres(pki: Pki, ssl: bool) -> tuple[int, subprocess.Popen, str]:
     initdb = _need(_postgres_bin("initdb"), "postgresql")
     postgres = _need(_postgres_bin("postgres"), "postgresql")

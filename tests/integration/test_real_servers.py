@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import pytest
 
+from .conftest import postgres_major
 from conftest import NOW_ARG, run_plugin
 
 pytestmark = pytest.mark.integration
@@ -34,6 +35,19 @@ def test_postgresql_sslrequest(postgres: int) -> None:
     # negative control: PostgreSQL never answers a bare ClientHello with a certificate
     code, line = check(postgres)
     assert code == 2 and "certificate" not in line
+
+
+def test_postgresql_direct_tls(postgres: int) -> None:
+    # Direct TLS (ALPN "postgresql") arrived in PostgreSQL 17; older servers read
+    # the ClientHello as a broken startup packet and hang up.
+    if postgres_major() >= 17:
+        assert check(postgres, "-P", "postgres-direct") == (0, ok_line(postgres))
+    else:
+        assert check(postgres, "-P", "postgres-direct") == (
+            2,
+            f"CERT_VALIDITY CRITICAL - 127.0.0.1:{postgres}: the peer closed the connection "
+            "during the handshake",
+        )
 
 
 def test_postgresql_with_ssl_off_refuses(postgres_without_ssl: int) -> None:
