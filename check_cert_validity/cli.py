@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+import time
 import traceback
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Callable, NoReturn, Optional, Sequence
@@ -23,6 +24,9 @@ from check_cert_validity.thresholds import Policy, ThresholdError, TimeRange
 if TYPE_CHECKING:
     from check_cert_validity.udp import Sender
 
+# When the plugin started (the console script imports this module first):
+# the -t deadline counts from here, imports included.
+STARTED = time.monotonic()
 UNKNOWN = 3
 STATES = {"ok": 0, "warning": 1, "critical": 2, "unknown": 3}
 
@@ -145,7 +149,9 @@ def build_parser() -> argparse.ArgumentParser:
     conn.add_argument(
         "-H", "--host", type=_host, help="host name, IPv4 or IPv6 address to connect to"
     )
-    conn.add_argument("-p", "--port", type=_port, default=443, help="TCP port (default: 443)")
+    conn.add_argument(
+        "-p", "--port", type=_port, help="TCP port (default: 443, or the --starttls protocol's)"
+    )
     sni = conn.add_mutually_exclusive_group()
     sni.add_argument(
         "--sni",
@@ -181,6 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="critical",
         help="state when the endpoint gives no certificate (default: critical)",
     )
+    _add_starttls_options(parser)
     rules = parser.add_argument_group("thresholds")
     rules.add_argument(
         "--validity",
@@ -270,21 +277,68 @@ def _add_disk_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_starttls_options(parser: argparse.ArgumentParser) -> None:
+    from check_cert_validity.starttls import PROTOCOLS
+
+    group = parser.add_argument_group("protocols, addresses and client certificates")
+    group.add_argument(
+        "-P",
+        "--starttls",
+        choices=list(PROTOCOLS),
+        metavar="PROTO",
+        help="speak this protocol's plaintext preamble before TLS; sets the default port: "
+        + ", ".join(f"{name} ({proto.port})" for name, proto in PROTOCOLS.items())
+        + " (postgres-direct: PostgreSQL 17 direct TLS with ALPN, no preamble)",
+    )
+    group.add_argument(
+        "--resolve",
+        type=_host,
+        metavar="ADDRESS",
+        help="connect to this address instead of resolving -H; -H stays the name "
+        "sent as SNI and shown (one node behind a load balancer)",
+    )
+    group.add_argument(
+        "--client-cert", metavar="FILE", help="PEM client certificate (chain) to present"
+    )
+    group.add_argument(
+        "--client-key",
+        metavar="FILE",
+        help="PEM private key for --client-cert (default: in the certificate file)",
+    )
+
+
 def parse(argv: Optional[Sequence[str]]) -> tuple[argparse.Namespace, Policy]:
     """Parse and cross-check the command line; raises UsageError."""
     args = build_parser().parse_args(argv)
+    args.started = STARTED if argv is None else time.monotonic()
     try:
         policy = Policy(args.validity, args.rotation, args.warning, args.critical)
     except ThresholdError as exc:
         raise UsageError(str(exc)) from None
     if args.file and args.host:
         raise UsageError("--file checks a file, -H an endpoint: give one of them")
+    if args.file:
+        given = [
+            flag
+            for flag, value in (
+                ("--starttls", args.starttls),
+                ("--resolve", args.resolve),
+                ("--client-cert", args.client_cert),
+                ("--sni", args.sni),
+                ("--no-sni", args.no_sni),
+            )
+            if value
+        ]
+        if given:
+            raise UsageError(f"{', '.join(given)} only apply to an endpoint (-H), not to --file")
     if args.expect_file and not args.host:
         raise UsageError("--expect-file needs -H/--host (the service that should serve it)")
     if not args.explain and not args.host and not args.file:
         raise UsageError("-H/--host is required (or --file PATH)")
     if args.explain and args.validity is None:
         raise UsageError("--explain needs --validity (and optionally --rotation)")
+    if args.client_key and not args.client_cert:
+        raise UsageError("--client-key needs --client-cert")
     return args, policy
 
 
@@ -300,18 +354,16 @@ def run_check(args: argparse.Namespace, policy: Policy) -> tuple[str, int]:
     """Fetch, judge and render one endpoint's certificate."""
     import nagiosplugin
 
-    from check_cert_validity import plugin, transport
+    from check_cert_validity import connection, plugin
     from check_cert_validity.output import render
 
-    sni = (
-        None
-        if args.no_sni
-        else (args.sni or (None if transport.ip_literal(args.host) else args.host))
-    )
-    endpoint = transport.Endpoint(host=args.host, port=args.port, sni=sni, family=args.family)
+    try:
+        endpoint, acquire = connection.plan(args)
+    except connection.PlanError as exc:
+        return _usage_text(str(exc)), UNKNOWN
     now = args.now or datetime.now(timezone.utc)
     resource = plugin.ServedCertificate(
-        lambda: transport.fetch(endpoint, args.timeout),
+        acquire,
         endpoint.label,
         whole_chain=args.chain,
         expect=_expected_file(args.expect_file),
@@ -329,7 +381,7 @@ def run_check(args: argparse.Namespace, policy: Policy) -> tuple[str, int]:
     check()
     text = render(check, args.verbose)
     if sender is not None or args.output == "openmetrics":
-        text = publish(args, sender, check, (args.host, args.port, sni), now) or text
+        text = publish(args, sender, check, (args.host, endpoint.port, endpoint.sni), now) or text
     return text, check.exitcode
 
 
@@ -396,6 +448,10 @@ def _sender(args: argparse.Namespace) -> Optional[Sender]:
     return udp.Sender(*args.statsd)  # resolves while the check runs
 
 
+def _usage_text(message: str) -> str:
+    return status_line("UNKNOWN", f"usage error: {message}") + "\n" + build_parser().format_usage()
+
+
 def _on_signal(signum: int, _frame: object) -> NoReturn:
     raise Interrupted(signal.Signals(signum).name)
 
@@ -408,8 +464,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         try:
             args, policy = parse(argv)
         except UsageError as exc:
-            sys.stdout.write(status_line("UNKNOWN", f"usage error: {exc}") + "\n")
-            sys.stdout.write(build_parser().format_usage())
+            sys.stdout.write(_usage_text(str(exc)))
             return UNKNOWN
         except _Exit:
             return UNKNOWN

@@ -96,6 +96,8 @@ class ServedCertificate(nagiosplugin.Resource):
             f"endpoint: {self.label} (connected to {fetched.peer}), "
             f"{fetched.tls_version} {fetched.cipher}".rstrip()
         ]
+        if fetched.skipped:
+            lines.append(f"addresses that did not answer first: {'; '.join(fetched.skipped)}")
         if fetched.handshake_error:
             lines.append(f"handshake: {fetched.handshake_error} (after the certificate arrived)")
         lines.extend(chain_lines(fetched.presented))

@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from OpenSSL import SSL
 
 from check_cert_validity.certinfo import clean, load_der
+from check_cert_validity.clientcert import ClientIdentity
 
 # SSL_OP_LEGACY_SERVER_CONNECT: OpenSSL 3 refuses servers without secure
 # renegotiation (RFC 5746) unless told otherwise; old servers must be readable.
@@ -35,12 +36,25 @@ _TLS_RECORD_TYPES = (0x15, 0x16)
 class HandshakeProbe:
     """One client handshake's state machine over memory buffers."""
 
-    def __init__(self, server_name: Optional[str] = None) -> None:
+    def __init__(
+        self,
+        server_name: Optional[str] = None,
+        *,
+        alpn: Optional[bytes] = None,
+        identity: Optional[ClientIdentity] = None,
+    ) -> None:
         context = SSL.Context(SSL.TLS_CLIENT_METHOD)
         context.set_min_proto_version(0)  # 0: the lowest version OpenSSL has
         context.set_cipher_list(b"ALL:COMPLEMENTOFALL:@SECLEVEL=0")
         context.set_options(_OP_LEGACY_SERVER_CONNECT)
         context.set_verify(SSL.VERIFY_NONE, self._record)
+        if alpn:
+            context.set_alpn_protos([alpn])  # PostgreSQL 17 direct TLS insists on it
+        if identity is not None:
+            context.use_certificate(identity.chain[0])
+            for extra in identity.chain[1:]:
+                context.add_extra_chain_cert(extra)
+            context.use_privatekey(identity.key)  # type: ignore[arg-type]
         self._conn = SSL.Connection(context, None)
         self._conn.set_connect_state()
         if server_name:

@@ -17,6 +17,7 @@ from typing import Callable, Optional
 
 from cryptography import x509
 
+from check_cert_validity.clientcert import ClientIdentity
 from check_cert_validity.probe import HandshakeProbe
 
 RECV_SIZE = 16384
@@ -56,6 +57,7 @@ class Fetched:
     cipher: str
     handshake_error: Optional[str]
     timings: dict[str, float] = field(default_factory=dict)
+    skipped: tuple[str, ...] = ()  # addresses tried before ``peer``, with why
 
 
 def ip_literal(host: str) -> Optional[str]:
@@ -70,9 +72,14 @@ def ip_literal(host: str) -> Optional[str]:
 class Deadline:
     """Seconds left until one fixed monotonic instant."""
 
-    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        seconds: float,
+        clock: Callable[[], float] = time.monotonic,
+        start: Optional[float] = None,
+    ) -> None:
         self._clock = clock
-        self.start = clock()
+        self.start = clock() if start is None else start
         self.seconds = seconds
         self._end = self.start + seconds
 
@@ -165,26 +172,37 @@ def _peer_text(sockaddr: tuple) -> str:
     return f"[{host}]:{sockaddr[1]}" if ":" in host else f"{host}:{sockaddr[1]}"
 
 
-def connect(addresses: list[tuple[int, tuple]], deadline: Deadline) -> tuple[socket.socket, str]:
-    """Connect to the first address that answers, in order, before the deadline."""
-    failures: list[tuple[str, str]] = []
-    for family, sockaddr in addresses:
+def connect(
+    addresses: list[tuple[int, tuple]], deadline: Deadline
+) -> tuple[socket.socket, str, tuple[str, ...]]:
+    """Connect to the first address that answers, in order, before the deadline.
+
+    Each address may use an equal share of the time left, so one that drops
+    SYNs cannot starve the rest. Returns the socket, the peer that answered
+    and ``peer: reason`` for each address that did not.
+    """
+    failures: list[str] = []
+    for index, (family, sockaddr) in enumerate(addresses):
+        share = deadline.left() / (len(addresses) - index)
         sock = socket.socket(family, socket.SOCK_STREAM)
         try:
-            sock.settimeout(deadline.left())
+            sock.settimeout(share)
             sock.connect(sockaddr)
         except _TIMEOUTS:
             sock.close()
-            raise TimeoutError from None
+            if index == len(addresses) - 1:
+                raise TimeoutError from None
+            failures.append(f"{_peer_text(sockaddr)}: timed out")
+            continue
         except OSError as exc:
             sock.close()
-            failures.append((_peer_text(sockaddr), _os_reason(exc)))
+            failures.append(f"{_peer_text(sockaddr)}: {_os_reason(exc)}")
             continue
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return sock, _peer_text(sockaddr)
+        return sock, _peer_text(sockaddr), tuple(failures)
     if len(failures) == 1:
-        raise EndpointError(failures[0][1])
-    raise EndpointError("; ".join(f"{peer}: {reason}" for peer, reason in failures))
+        raise EndpointError(failures[0].split(": ", 1)[1])
+    raise EndpointError("; ".join(failures))
 
 
 def _os_reason(exc: OSError) -> str:
@@ -213,9 +231,22 @@ def handshake(channel: Channel, probe: HandshakeProbe) -> None:
         probe.receive_data(data)
 
 
-def fetch(endpoint: Endpoint, timeout: float, preamble: Optional[Preamble] = None) -> Fetched:
-    """Connect, run the preamble and the handshake, return the certificates."""
-    deadline = Deadline(timeout)
+def fetch(
+    endpoint: Endpoint,
+    timeout: float,
+    preamble: Optional[Preamble] = None,
+    *,
+    alpn: Optional[bytes] = None,
+    identity: Optional[ClientIdentity] = None,
+    started: Optional[float] = None,
+) -> Fetched:
+    """Connect, run the preamble and the handshake, return the certificates.
+
+    ``started`` (a ``time.monotonic()`` value) is when the plugin started: the
+    deadline counts from there, so that imports are inside ``-t`` too and the
+    plugin's own deadline fires before a scheduler's kill.
+    """
+    deadline = Deadline(timeout, start=started)
     timings: dict[str, float] = {}
     stage = "resolving"
     sock: Optional[socket.socket] = None
@@ -224,7 +255,7 @@ def fetch(endpoint: Endpoint, timeout: float, preamble: Optional[Preamble] = Non
         addresses = resolve(endpoint, deadline)
         timings["resolve"] = deadline.elapsed()
         stage = "connecting"
-        sock, peer = connect(addresses, deadline)
+        sock, peer, skipped = connect(addresses, deadline)
         timings["connect"] = deadline.elapsed()
         channel = Channel(sock, deadline)
         if preamble is not None:
@@ -232,7 +263,7 @@ def fetch(endpoint: Endpoint, timeout: float, preamble: Optional[Preamble] = Non
             preamble(channel)
             timings["preamble"] = deadline.elapsed()
         stage = "during the TLS handshake"
-        probe = HandshakeProbe(endpoint.sni)
+        probe = HandshakeProbe(endpoint.sni, alpn=alpn, identity=identity)
         handshake(channel, probe)
         timings["handshake"] = deadline.elapsed()
         try:
@@ -244,22 +275,26 @@ def fetch(endpoint: Endpoint, timeout: float, preamble: Optional[Preamble] = Non
             pass
     except _TIMEOUTS:
         if probe is not None and probe.certificates:
-            return _result(probe, peer, f"timed out after {timeout:g}s", timings)
+            return _result(probe, peer, f"timed out after {timeout:g}s", timings, skipped)
         raise EndpointError(f"timed out after {timeout:g}s {stage}") from None
     except OSError as exc:
         if probe is not None and probe.certificates:
-            return _result(probe, peer, _os_reason(exc), timings)
+            return _result(probe, peer, _os_reason(exc), timings, skipped)
         raise EndpointError(f"{_os_reason(exc)} {stage}") from None
     finally:
         if sock is not None:
             sock.close()
     if not probe.certificates:
         raise EndpointError(probe.explain_failure())
-    return _result(probe, peer, probe.error, timings)
+    return _result(probe, peer, probe.error, timings, skipped)
 
 
 def _result(
-    probe: HandshakeProbe, peer: str, error: Optional[str], timings: dict[str, float]
+    probe: HandshakeProbe,
+    peer: str,
+    error: Optional[str],
+    timings: dict[str, float],
+    skipped: tuple[str, ...],
 ) -> Fetched:
     return Fetched(
         certificates=probe.certificates,
@@ -269,4 +304,5 @@ def _result(
         cipher=probe.cipher,
         handshake_error=error,
         timings=timings,
+        skipped=skipped,
     )

@@ -28,6 +28,8 @@ from conftest import run_plugin
         ([], "-H/--host is required"),
         (["--explain"], "--explain needs --validity"),
         (["-H", "h", "--now", "tomorrow"], "invalid time 'tomorrow'"),
+        (["--file", "x.pem", "--starttls", "smtp"], "--starttls only apply to an endpoint"),
+        (["--file", "x.pem", "--sni", "a", "--resolve", "::1"], "--resolve, --sni only apply"),
     ],
 )
 def test_usage_errors_exit_unknown_with_one_line_reason(

@@ -1,0 +1,53 @@
+"""From the parsed command line to an endpoint and a way to fetch its certificate.
+
+Applies the defaults that depend on other options: the port follows
+``--starttls``, SNI follows ``-H`` unless it is an IP literal (``--resolve``
+never changes it), the client identity is read from its files once.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Callable, Optional
+
+from check_cert_validity import clientcert, starttls, transport
+
+DEFAULT_PORT = 443
+
+
+class PlanError(Exception):
+    """The options cannot be turned into a connection (a usage error)."""
+
+
+def plan(args: argparse.Namespace) -> tuple[transport.Endpoint, Callable[[], transport.Fetched]]:
+    """The endpoint to check, and a callable that fetches its certificate."""
+    protocol = starttls.PROTOCOLS[args.starttls] if args.starttls else None
+    port = args.port or (protocol.port if protocol else DEFAULT_PORT)
+    sni = None if args.no_sni else (args.sni or _name_or_none(args.host))
+    endpoint = transport.Endpoint(
+        host=args.host, port=port, sni=sni, family=args.family, address=args.resolve
+    )
+    identity = None
+    if args.client_cert:
+        try:
+            identity = clientcert.load(args.client_cert, args.client_key)
+        except clientcert.ClientCertError as exc:
+            raise PlanError(str(exc)) from None
+    preamble = starttls.preamble(args.starttls, args.sni or args.host) if protocol else None
+    alpn = protocol.alpn if protocol else None
+
+    def acquire() -> transport.Fetched:
+        return transport.fetch(
+            endpoint,
+            args.timeout,
+            preamble,
+            alpn=alpn,
+            identity=identity,
+            started=getattr(args, "started", None),
+        )
+
+    return endpoint, acquire
+
+
+def _name_or_none(host: str) -> Optional[str]:
+    return None if transport.ip_literal(host) else host

@@ -1,0 +1,353 @@
+"""Real servers from Debian's packages, started on free loopback ports in temp dirs.
+
+Each fixture writes a minimal configuration into its own directory, starts
+the daemon as the tests' child (as the service user where the daemon insists
+on one), waits until its port answers, and stops it after the module. A
+missing binary skips with the Debian package to install (``.ci/run`` does).
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from typing import Iterator, Optional, Sequence
+
+import pytest
+
+from check_cert_validity.certfactory import Issued, issue
+from check_cert_validity.loopback import write_pem
+
+from conftest import DAY, NOW, free_port
+
+STARTUP_SECONDS = 30
+
+
+@dataclass(frozen=True)
+class Pki:
+    """The server certificate every real server here serves."""
+
+    directory: str
+    cert: str
+    key: str
+    issued: Issued
+
+
+def _as(user: str) -> list[str]:
+    """Run as ``user`` when we are root (daemons that refuse root), else as ourselves."""
+    return ["runuser", "-u", user, "--"] if os.geteuid() == 0 else []
+
+
+def _need(path: Optional[str], package: str) -> str:
+    if not path or not os.path.exists(path):
+        pytest.skip(f"{package} is not installed (apt-get install {package})")
+    return path
+
+
+def _workdir(name: str) -> str:
+    # Not under pytest's tmp_path: it is 0700, and daemons running as their
+    # own user (postgres, dovenull, postfix) must reach files in here.
+    path = tempfile.mkdtemp(prefix=f"ccv-{name}-")
+    os.chmod(path, 0o755)
+    return path
+
+
+def wait_for_port(port: int, proc: Optional[subprocess.Popen], log: str) -> None:
+    """Until ``port`` accepts a connection; fail with the log if the daemon died."""
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            break
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.5).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    tail = open(log, errors="replace").read()[-2000:] if os.path.exists(log) else ""
+    pytest.fail(f"server on port {port} did not come up:\n{tail}")
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def _spawn(argv: Sequence[str], log: str) -> subprocess.Popen:
+    with open(log, "ab") as out:
+        return subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT
+        )
+
+
+@pytest.fixture(scope="module")
+def pki() -> Iterator[Pki]:
+    directory = _workdir("pki")
+    issued = issue(not_before=NOW - 3 * DAY, not_after=NOW + 27 * DAY, common_name="real.internal")
+    cert, key = write_pem(directory, "server", [issued])
+    for path in (cert, key):
+        os.chmod(path, 0o644)  # world-readable test key: dovecot/slapd read it as root or user
+    yield Pki(directory, cert, key, issued)
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+def _postgres_bin(name: str) -> Optional[str]:
+    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"), key=_version_key)
+    return found[-1] if found else shutil.which(name)
+
+
+def _version_key(path: str) -> tuple[int, ...]:
+    parts = path.split("/")
+    return tuple(int(p) for p in parts if p.isdigit()) or (0,)
+
+
+def postgres_major() -> int:
+    """The major version of the PostgreSQL server the fixtures start."""
+    binary = _need(_postgres_bin("postgres"), "postgresql")
+    out = subprocess.run([binary, "--version"], capture_output=True, text=True, check=True)
+    return int(out.stdout.split()[-1].split(".")[0])
+
+
+def start_postgres(pki: Pki, ssl: bool) -> tuple[int, subprocess.Popen, str]:
+    initdb = _need(_postgres_bin("initdb"), "postgresql")
+    postgres = _need(_postgres_bin("postgres"), "postgresql")
+    directory = _workdir("pg")
+    shutil.copy(pki.cert, os.path.join(directory, "server.crt"))
+    shutil.copy(pki.key, os.path.join(directory, "server.key"))
+    os.chmod(os.path.join(directory, "server.key"), 0o600)  # postgres insists
+    if os.geteuid() == 0:
+        shutil.chown(directory, "postgres")
+        for name in ("server.crt", "server.key"):
+            shutil.chown(os.path.join(directory, name), "postgres")
+    data = os.path.join(directory, "data")
+    log = os.path.join(directory, "postgres.log")
+    subprocess.run(
+        [*_as("postgres"), initdb, "-D", data, "-A", "trust", "-U", "postgres", "--no-sync"],
+        check=True,
+        capture_output=True,
+    )
+    port = free_port()
+    settings = {
+        "port": str(port),
+        "listen_addresses": "127.0.0.1",
+        "unix_socket_directories": directory,
+        "ssl": "on" if ssl else "off",
+        "ssl_cert_file": os.path.join(directory, "server.crt"),
+        "ssl_key_file": os.path.join(directory, "server.key"),
+        "fsync": "off",
+    }
+    argv = [*_as("postgres"), postgres, "-D", data]
+    for key, value in settings.items():
+        argv += ["-c", f"{key}={value}"]
+    proc = _spawn(argv, log)
+    wait_for_port(port, proc, log)
+    return port, proc, directory
+
+
+@pytest.fixture(scope="module")
+def postgres(pki: Pki) -> Iterator[int]:
+    port, proc, directory = start_postgres(pki, ssl=True)
+    yield port
+    _stop(proc)
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def postgres_without_ssl(pki: Pki) -> Iterator[int]:
+    port, proc, directory = start_postgres(pki, ssl=False)
+    yield port
+    _stop(proc)
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+def start_slapd(pki: Pki, tls: bool) -> tuple[int, subprocess.Popen, str]:
+    slapd = _need(shutil.which("slapd") or "/usr/sbin/slapd", "slapd")
+    directory = _workdir("slapd")
+    config = os.path.join(directory, "slapd.conf")
+    lines = [
+        "include /etc/ldap/schema/core.schema",
+        f"pidfile {directory}/slapd.pid",
+        f"argsfile {directory}/slapd.args",
+    ]
+    if tls:
+        lines += [f"TLSCertificateFile {pki.cert}", f"TLSCertificateKeyFile {pki.key}"]
+    with open(config, "w") as handle:
+        handle.write("\n".join(lines) + "\n")
+    port = free_port()
+    log = os.path.join(directory, "slapd.log")
+    # -d 0: stay in the foreground (no daemonising), log nothing extra
+    proc = _spawn([slapd, "-d", "0", "-h", f"ldap://127.0.0.1:{port}/", "-f", config], log)
+    wait_for_port(port, proc, log)
+    return port, proc, directory
+
+
+@pytest.fixture(scope="module")
+def slapd(pki: Pki) -> Iterator[int]:
+    port, proc, directory = start_slapd(pki, tls=True)
+    yield port
+    _stop(proc)
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def slapd_without_tls(pki: Pki) -> Iterator[int]:
+    port, proc, directory = start_slapd(pki, tls=False)
+    yield port
+    _stop(proc)
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+DOVECOT_CONF = """\
+base_dir = {d}/run
+state_dir = {d}/state
+instance_name = ccv-{port_imap}
+log_path = {d}/dovecot.log
+protocols = {protocols}
+listen = 127.0.0.1
+ssl = yes
+ssl_cert = <{cert}
+ssl_key = <{key}
+mail_location = maildir:{d}/home/Maildir
+passdb {{
+  driver = static
+  args = password=unused
+}}
+userdb {{
+  driver = static
+  args = uid=nobody gid=nogroup home={d}/home
+}}
+service imap-login {{
+  inet_listener imap {{
+    port = {port_imap}
+  }}
+  inet_listener imaps {{
+    port = 0
+  }}
+}}
+service pop3-login {{
+  inet_listener pop3 {{
+    port = {port_pop3}
+  }}
+  inet_listener pop3s {{
+    port = 0
+  }}
+}}
+service lmtp {{
+  inet_listener lmtp {{
+    address = 127.0.0.1
+    port = {port_lmtp}
+  }}
+}}
+{sieve}
+"""
+
+SIEVE_SERVICES = """\
+service managesieve-login {{
+  inet_listener sieve {{
+    port = {port_sieve}
+  }}
+}}
+service managesieve {{
+}}
+"""
+
+
+@pytest.fixture(scope="module")
+def dovecot(pki: Pki) -> Iterator[dict[str, int]]:
+    """Dovecot's IMAP, POP3, LMTP and (with dovecot-managesieved) ManageSieve ports."""
+    binary = _need(shutil.which("dovecot") or "/usr/sbin/dovecot", "dovecot-core")
+    _need("/usr/lib/dovecot/imap-login", "dovecot-imapd")
+    _need("/usr/lib/dovecot/pop3-login", "dovecot-pop3d")
+    _need("/usr/lib/dovecot/lmtp", "dovecot-lmtpd")
+    sieve = os.path.exists("/usr/lib/dovecot/managesieve-login")
+    directory = _workdir("dovecot")
+    for sub in ("run", "state", "home"):
+        os.makedirs(os.path.join(directory, sub), mode=0o755)
+    ports = {name: free_port() for name in ("imap", "pop3", "lmtp", "sieve")}
+    if not sieve:
+        del ports["sieve"]
+    config = os.path.join(directory, "dovecot.conf")
+    with open(config, "w") as handle:
+        handle.write(
+            DOVECOT_CONF.format(
+                d=directory,
+                cert=pki.cert,
+                key=pki.key,
+                protocols=" ".join(ports),
+                sieve=SIEVE_SERVICES.format(port_sieve=ports["sieve"]) if sieve else "",
+                **{f"port_{name}": port for name, port in ports.items() if name != "sieve"},
+            )
+        )
+    log = os.path.join(directory, "dovecot.log")
+    proc = _spawn([binary, "-F", "-c", config], os.path.join(directory, "stdout.log"))
+    for port in ports.values():
+        wait_for_port(port, proc, log)
+    yield ports
+    _stop(proc)
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+POSTFIX_MAIN = """\
+compatibility_level = 3.6
+queue_directory = {d}/queue
+data_directory = {d}/data
+mail_owner = postfix
+setgid_group = postdrop
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+myhostname = mx.check-cert-validity.test
+mydestination =
+alias_maps =
+alias_database =
+maillog_file_prefixes = {d}
+maillog_file = {d}/maillog
+smtpd_banner = $myhostname ESMTP
+smtpd_tls_cert_file = {cert}
+smtpd_tls_key_file = {key}
+smtpd_tls_security_level = may
+"""
+
+# Only the services an smtpd answering EHLO and STARTTLS needs; no chroot.
+POSTFIX_MASTER = """\
+127.0.0.1:{port} inet n - n - - smtpd
+cleanup   unix  n - n - 0 cleanup
+tlsmgr    unix  - - n 1000? 1 tlsmgr
+rewrite   unix  - - n - - trivial-rewrite
+proxymap  unix  - - n - - proxymap
+anvil     unix  - - n - 1 anvil
+postlog   unix-dgram n - n - 1 postlogd
+"""
+
+
+@pytest.fixture(scope="module")
+def postfix(pki: Pki) -> Iterator[int]:
+    """A Postfix instance with its own config_directory (``postfix -c``)."""
+    binary = _need(shutil.which("postfix") or "/usr/sbin/postfix", "postfix")
+    if os.geteuid() != 0:
+        pytest.skip("postfix's master must be started as root")
+    directory = _workdir("postfix")
+    conf = os.path.join(directory, "conf")
+    for sub in ("conf", "queue", "data"):
+        os.makedirs(os.path.join(directory, sub), mode=0o755)
+    shutil.chown(os.path.join(directory, "data"), "postfix")
+    port = free_port()
+    with open(os.path.join(conf, "main.cf"), "w") as handle:
+        handle.write(POSTFIX_MAIN.format(d=directory, cert=pki.cert, key=pki.key))
+    with open(os.path.join(conf, "master.cf"), "w") as handle:
+        handle.write(POSTFIX_MASTER.format(port=port))
+    log = os.path.join(directory, "maillog")
+    subprocess.run([binary, "-c", conf, "start"], check=True, capture_output=True)
+    try:
+        wait_for_port(port, None, log)
+        yield port
+    finally:
+        subprocess.run([binary, "-c", conf, "stop"], check=False, capture_output=True)
+        shutil.rmtree(directory, ignore_errors=True)
