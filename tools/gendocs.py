@@ -46,7 +46,12 @@ NOT_FOR_SCHEDULERS = {"--help", "--version", "--explain"}
 # "cert_validity_" + long option name with dashes as underscores.
 ICINGA_VARS = {"--host": ("cert_validity_address", '"$check_address$"')}
 # Worked examples for the THRESHOLDS section: (V, R) in seconds.
-EXAMPLES_VR = [(90 * DAY, 60 * DAY), (30 * DAY, 10 * DAY), (7 * DAY, 2 * DAY), (24 * HOUR, 16 * HOUR)]
+EXAMPLES_VR = [
+    (90 * DAY, 60 * DAY),
+    (30 * DAY, 10 * DAY),
+    (7 * DAY, 2 * DAY),
+    (24 * HOUR, 16 * HOUR),
+]
 
 
 @dataclass(frozen=True)
@@ -330,8 +335,7 @@ def man_page(parser: argparse.ArgumentParser, opts: Sequence[Option], date: str)
         "UNKNOWN: a usage error (with a one\\-line reason), \\fB\\-h\\fR, \\fB\\-V\\fR, "
         "\\fB\\-\\-explain\\fR, or an internal error.",
         ".SH EXAMPLES",
-        "Check a database endpoint whose certificates live 30 days and are replaced "
-        "every 10:",
+        "Check a database endpoint whose certificates live 30 days and are replaced every 10:",
         ".PP",
         ".RS",
         ".EX",
