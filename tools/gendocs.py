@@ -126,7 +126,8 @@ def icinga_var(option: Option) -> tuple[str, Optional[str]]:
 
 
 def _icinga_string(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("$", "$$") + '"'
+    """A double-quoted Icinga 2 string literal (descriptions are not macro-expanded)."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def icinga_conf(opts: Sequence[Option]) -> str:
@@ -161,9 +162,13 @@ def icinga_conf(opts: Sequence[Option]) -> str:
             lines.append(f'\t\t\tset_if = "${var}$"')
         else:
             lines.append(f'\t\t\tvalue = "${var}$"')
+            if default is not None:  # a default the user can switch off with false
+                lines.append(f'\t\t\tset_if = {{{{ !!macro("${var}$") }}}}')
             if option.kind == "append":
                 lines.append("\t\t\trepeat_key = true")
         description = option.help
+        if default is not None:
+            description += f" (default: {default.strip(chr(34))}; false leaves it out)"
         if option.kind == "count":
             description += " (a boolean here: one -v)"
         if option.kind == "append":
