@@ -131,7 +131,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     conn = parser.add_argument_group("endpoint")
     conn.add_argument(
-        "-H", "--host", type=_host, help="host name, IPv4 or IPv6 address to connect to"
+        "-H",
+        "--host",
+        "--hostname",  # the guidelines' reserved long name for -H
+        type=_host,
+        help="host name, IPv4 or IPv6 address to connect to",
     )
     conn.add_argument("-p", "--port", type=_port, default=443, help="TCP port (default: 443)")
     sni = conn.add_mutually_exclusive_group()
