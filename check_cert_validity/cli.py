@@ -147,7 +147,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     conn = parser.add_argument_group("endpoint")
     conn.add_argument(
-        "-H", "--host", type=_host, help="host name, IPv4 or IPv6 address to connect to"
+        "-H",
+        "--host",
+        "--hostname",  # the guidelines' reserved long name for -H
+        type=_host,
+        help="host name, IPv4 or IPv6 address to connect to",
     )
     conn.add_argument(
         "-p", "--port", type=_port, help="TCP port (default: 443, or the --starttls protocol's)"

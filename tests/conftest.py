@@ -181,3 +181,66 @@ def raw_server() -> Iterator[Callable[..., RawServer]]:
     yield start
     for server in servers:
         server.close()
+
+
+# --- The plugin as a user installs it: built with `python -m build`, installed
+# from the wheel into a venv made from Debian's /usr/bin/python3 in a
+# world-readable temp dir, so that the nagios user (Icinga 2, NRPE) can run it
+# wherever CI cloned the repository (the dev venv may sit under /root).
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@dataclass
+class Installed:
+    prefix: str  # the venv
+    dist: str  # sdist and wheel from `python -m build`
+
+    @property
+    def plugin(self) -> str:
+        return os.path.join(self.prefix, "bin", "check_cert_validity")
+
+
+def readable_tempdir(prefix: str) -> str:
+    """A temp dir other users (nagios) can enter; the caller removes it."""
+    import tempfile
+
+    path = tempfile.mkdtemp(prefix=prefix)
+    os.chmod(path, 0o755)
+    return path
+
+
+def must_run(*cmd: str, timeout: float = 600) -> str:
+    """Run a setup command; fail with its output when it fails."""
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+    assert proc.returncode == 0, f"{cmd} failed:\n{proc.stdout}\n{proc.stderr}"
+    return proc.stdout
+
+
+@pytest.fixture(scope="session")
+def installed() -> Iterator[Installed]:
+    top = readable_tempdir("ccv-install-")
+    dist, prefix = os.path.join(top, "dist"), os.path.join(top, "venv")
+    try:
+        must_run(sys.executable, "-m", "build", "--sdist", "--wheel", "--outdir", dist, ROOT)
+        wheel = next(name for name in os.listdir(dist) if name.endswith(".whl"))
+        python = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
+        must_run(python, "-m", "venv", prefix)
+        must_run(os.path.join(prefix, "bin", "pip"), "install", "-q", os.path.join(dist, wheel))
+        yield Installed(prefix, dist)
+    finally:
+        shutil.rmtree(top, ignore_errors=True)
+
+
+def daemon_user() -> tuple[str, str]:
+    """Who the daemons run checks as: nagios when we are root, else ourselves."""
+    import grp
+    import pwd
+
+    if os.geteuid() == 0:
+        try:
+            pwd.getpwnam("nagios")
+            return "nagios", grp.getgrgid(pwd.getpwnam("nagios").pw_gid).gr_name
+        except KeyError:
+            pass
+    return pwd.getpwuid(os.geteuid()).pw_name, grp.getgrgid(os.getegid()).gr_name
