@@ -140,8 +140,11 @@ class HandshakeProbe:
     def explain_failure(self) -> str:
         """Why no certificate came: names a non-TLS peer by what it sent."""
         if self._first_bytes and self._first_bytes[0] not in _TLS_RECORD_TYPES:
-            sample = self._first_bytes.decode("latin-1").split("\n", 1)[0].strip()
-            return f"not a TLS server (it sent {clean(sample, 40)!r})"
+            # ASCII with \xNN escapes for the rest; clean() escapes controls and
+            # "|". Quoted by hand: repr() would double every backslash.
+            text = self._first_bytes.decode("ascii", "backslashreplace")
+            sample = text.split("\n", 1)[0].strip()
+            return f"not a TLS server (it sent '{clean(sample, 40)}')"
         if self.error:
             return self.error
         return "no certificate received"
