@@ -10,6 +10,7 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Optional
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -46,14 +47,27 @@ def load_der(der: bytes) -> x509.Certificate:
         return x509.load_der_x509_certificate(der)
 
 
-def _names(name: x509.Name, oid: x509.ObjectIdentifier) -> list[str]:
+def _name(cert: x509.Certificate, which: str) -> Optional[x509.Name]:
+    """``cert.subject`` or ``cert.issuer``; None when cryptography cannot parse it
+    (it parses names lazily: invalid UTF-8, long-form tags, wrong tags)."""
+    try:
+        return getattr(cert, which)  # type: ignore[no-any-return]
+    except (ValueError, UnicodeError):
+        return None
+
+
+def _names(name: Optional[x509.Name], oid: x509.ObjectIdentifier) -> list[str]:
+    if name is None:
+        return []
     try:
         return [str(attr.value) for attr in name.get_attributes_for_oid(oid)]
     except (ValueError, UnicodeError):
         return []
 
 
-def _rfc4514(name: x509.Name) -> str:
+def _rfc4514(name: Optional[x509.Name]) -> str:
+    if name is None:
+        return "<undecodable name>"
     try:
         return name.rfc4514_string()
     except (ValueError, UnicodeError):
@@ -65,7 +79,9 @@ def _sans(cert: x509.Certificate) -> tuple[str, ...]:
         ext = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
     except x509.ExtensionNotFound:
         return ()
-    except (ValueError, UnicodeError):
+    # DuplicateExtension and UnsupportedGeneralNameType (x400Address,
+    # EDIPartyName) are not ValueErrors; found by the cryptography-vectors corpus.
+    except (ValueError, UnicodeError, x509.DuplicateExtension, x509.UnsupportedGeneralNameType):
         return ("<undecodable subjectAltName>",)
     names: list[str] = []
     for entry in ext.value:
@@ -99,10 +115,11 @@ class CertFacts:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             sans = _sans(cert)
-            common_names = _names(cert.subject, NameOID.COMMON_NAME)
+            subject_name, issuer_name = _name(cert, "subject"), _name(cert, "issuer")
+            common_names = _names(subject_name, NameOID.COMMON_NAME)
             display = common_names[0] if common_names else (sans[0] if sans else "")
-            subject = _rfc4514(cert.subject)
-            issuer = _rfc4514(cert.issuer)
+            subject = _rfc4514(subject_name)
+            issuer = _rfc4514(issuer_name)
             der = cert.public_bytes(serialization.Encoding.DER)
             return cls(
                 name=clean(display) if display else "<no CN or SAN>",
@@ -113,7 +130,7 @@ class CertFacts:
                 sha256=cert.fingerprint(hashes.SHA256()).hex(":").upper(),
                 not_before=cert.not_valid_before_utc,
                 not_after=cert.not_valid_after_utc,
-                self_issued=cert.subject == cert.issuer,
+                self_issued=subject_name is not None and subject_name == issuer_name,
                 der=der,
             )
 

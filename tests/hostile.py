@@ -126,3 +126,73 @@ def first_record(data: bytes) -> bytes:
 def reset(conn: socket.socket) -> None:
     """Make the coming close() send a TCP RST instead of a FIN."""
     conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+
+# --- hostile certificate bytes ------------------------------------------------
+# The plugin checks no signatures, so a signed certificate can be edited after
+# signing: these helpers rewrite DER (X.690) where no builder would go.
+
+
+def _der_length(size: int) -> bytes:
+    if size < 0x80:
+        return bytes([size])
+    raw = size.to_bytes((size.bit_length() + 7) // 8, "big")
+    return bytes([0x80 | len(raw)]) + raw
+
+
+def tlv(tag: int, body: bytes) -> bytes:
+    """One DER element (single-byte tags only)."""
+    return bytes([tag]) + _der_length(len(body)) + body
+
+
+def _children(body: bytes) -> list[bytes]:
+    """The elements of a constructed DER body, each whole (tag, length, value)."""
+    out = []
+    at = 0
+    while at < len(body):
+        first = body[at + 1]
+        if first < 0x80:
+            start, size = at + 2, first
+        else:
+            count = first & 0x7F
+            start = at + 2 + count
+            size = int.from_bytes(body[at + 2 : start], "big")
+        out.append(body[at : start + size])
+        at = start + size
+    return out
+
+
+def _value_of(element: bytes) -> bytes:
+    first = element[1]
+    start = 2 if first < 0x80 else 2 + (first & 0x7F)
+    return element[start:]
+
+
+def with_serial(der: bytes, content: bytes) -> bytes:
+    """``der`` with the serialNumber INTEGER's content bytes replaced (any length)."""
+    tbs, algorithm, signature = _children(_value_of(der))
+    fields = _children(_value_of(tbs))
+    index = 1 if fields[0][0] == 0xA0 else 0  # [0] version is optional
+    fields[index] = tlv(0x02, content)
+    return tlv(0x30, tlv(0x30, b"".join(fields)) + algorithm + signature)
+
+
+def with_string(der: bytes, placeholder: str, tag: int, content: bytes) -> bytes:
+    """``der`` with the UTF8String ``placeholder`` replaced by ``content`` under ``tag``."""
+    old, new = tlv(0x0C, placeholder.encode()), tlv(tag, content)
+    tbs, algorithm, signature = _children(_value_of(der))
+    body = _value_of(tbs)
+    assert old in body, "placeholder not found"
+    return tlv(0x30, tlv(0x30, _replace(body, old, new)) + algorithm + signature)
+
+
+def _replace(body: bytes, old: bytes, new: bytes) -> bytes:
+    """Replace the element ``old`` in a DER body, re-encoding the lengths around it."""
+    out = []
+    for element in _children(body):
+        if element == old:
+            element = new
+        elif element[0] & 0x20:  # constructed: SEQUENCE, SET, [n] explicit
+            element = tlv(element[0], _replace(_value_of(element), old, new))
+        out.append(element)
+    return b"".join(out)

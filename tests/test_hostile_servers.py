@@ -17,13 +17,13 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Callable
 
-import hostile
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 from OpenSSL import SSL
 
 from check_cert_validity.certfactory import Issued, issue
 
+import hostile
 from conftest import NOW, NOW_ARG, RawServer, Run, plugin_command, run_measured, run_plugin
 
 TIMEOUT = 2.0
@@ -255,6 +255,17 @@ def test_hostile_server(name: str, raw_server: Callable[..., RawServer]) -> None
         result, f"CERT_VALIDITY {STATE_NAMES[case.code]} - 127.0.0.1:{server.port}", case
     )
     assert peak_kib < MEMORY_LIMIT_MIB * 1024
+
+
+def test_a_fractional_timeout_is_the_deadline(raw_server: Callable[..., RawServer]) -> None:
+    server = raw_server(silent)
+    result = run_plugin("-H", "127.0.0.1", "-p", str(server.port), "-t", "0.7")
+    assert (result.code, result.first_line) == (
+        2,
+        f"CERT_VALIDITY CRITICAL - 127.0.0.1:{server.port}: timed out after 0.7s "
+        "during the TLS handshake",
+    )
+    assert 0.7 < result.seconds < 0.7 + 0.5
 
 
 def test_the_memory_measurement_sees_a_big_allocation() -> None:
