@@ -70,9 +70,14 @@ def ip_literal(host: str) -> Optional[str]:
 class Deadline:
     """Seconds left until one fixed monotonic instant."""
 
-    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        seconds: float,
+        clock: Callable[[], float] = time.monotonic,
+        start: Optional[float] = None,
+    ) -> None:
         self._clock = clock
-        self.start = clock()
+        self.start = clock() if start is None else start
         self.seconds = seconds
         self._end = self.start + seconds
 
@@ -219,9 +224,18 @@ def handshake(channel: Channel, probe: HandshakeProbe) -> None:
         probe.receive_data(data)
 
 
-def fetch(endpoint: Endpoint, timeout: float, preamble: Optional[Preamble] = None) -> Fetched:
-    """Connect, run the preamble and the handshake, return the certificates."""
-    deadline = Deadline(timeout)
+def fetch(
+    endpoint: Endpoint,
+    timeout: float,
+    preamble: Optional[Preamble] = None,
+    started: Optional[float] = None,
+) -> Fetched:
+    """Connect, run the preamble and the handshake, return the certificates.
+
+    ``started`` (a ``time.monotonic()`` value) lets the deadline count from
+    when the plugin started, so that ``-t`` bounds the whole run, imports too.
+    """
+    deadline = Deadline(timeout, start=started)
     timings: dict[str, float] = {}
     stage = "resolving"
     sock: Optional[socket.socket] = None
