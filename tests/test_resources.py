@@ -193,11 +193,17 @@ def test_the_session_scan_sees_a_leftover_child() -> None:
     # negative control: a shell that leaves a sleeping child behind is found
     proc = subprocess.Popen(["sh", "-c", "sleep 30 & exit 0"], start_new_session=True)
     proc.wait(10)
-    leftover = sessions_of(proc.pid)
+    deadline = time.monotonic() + 5
+    while True:  # the forked child may not have exec'd sleep yet
+        leftover = sessions_of(proc.pid)
+        if any("(sleep)" in stat for stat in leftover) or time.monotonic() > deadline:
+            break
+        time.sleep(0.01)
     try:
         assert len(leftover) == 1 and "(sleep)" in leftover[0]
     finally:
-        os.kill(int(leftover[0].split()[0]), 9)
+        for stat in leftover:
+            os.kill(int(stat.split()[0]), 9)
 
 
 def test_writes_nothing_to_cwd_home_or_tmp(
