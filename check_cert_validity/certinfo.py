@@ -41,10 +41,15 @@ def load_der(der: bytes) -> x509.Certificate:
 
     cryptography warns about negative serial numbers, which some real CA
     certificates have; Icinga would append that warning to the check output.
+    Every parse failure is a ValueError (cryptography raises ``InvalidVersion``,
+    which is not one, for a version field it does not know).
     """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return x509.load_der_x509_certificate(der)
+        try:
+            return x509.load_der_x509_certificate(der)
+        except x509.InvalidVersion as exc:
+            raise ValueError(f"unknown X.509 version: {exc}") from None
 
 
 def _name(cert: x509.Certificate, which: str) -> Optional[x509.Name]:
@@ -78,7 +83,9 @@ def _sans(cert: x509.Certificate) -> tuple[str, ...]:
         ext = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
     except x509.ExtensionNotFound:
         return ()
-    except (ValueError, UnicodeError):
+    # DuplicateExtension and UnsupportedGeneralNameType (x400Address,
+    # EDIPartyName) are not ValueErrors; found by the cryptography-vectors corpus.
+    except (ValueError, UnicodeError, x509.DuplicateExtension, x509.UnsupportedGeneralNameType):
         return ("<undecodable subjectAltName>",)
     names: list[str] = []
     for entry in ext.value:

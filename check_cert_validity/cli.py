@@ -9,6 +9,7 @@ paths that need them.
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import time
@@ -89,13 +90,43 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _dns_name(text: str, what: str) -> None:
+    # socket and pyOpenSSL encode names with IDNA; a name it rejects (an empty
+    # or over-long label: "a..b") would otherwise surface as an internal error.
+    try:
+        text.encode("idna")
+    except UnicodeError as exc:
+        reason = str(exc).rsplit("(UnicodeError: ", 1)[-1].rstrip(")")
+        raise argparse.ArgumentTypeError(f"invalid {what} {text!r}: {reason}") from None
+
+
 def _host(text: str) -> str:
     host = text.strip()
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1].strip()
     if not host:
         raise argparse.ArgumentTypeError("the host must not be empty")
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
+    if not _is_ip(host):
+        _dns_name(host, "host name")
     return host
+
+
+def _is_ip(text: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _server_name(text: str) -> str:
+    name = text.strip()
+    if not name:
+        raise argparse.ArgumentTypeError("the server name must not be empty (--no-sni sends none)")
+    _dns_name(name, "server name")
+    return name
 
 
 def _instant(text: str) -> datetime:
@@ -159,6 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
     sni = conn.add_mutually_exclusive_group()
     sni.add_argument(
         "--sni",
+        type=_server_name,
         metavar="NAME",
         help="server name to send (default: the host when it is a DNS name)",
     )
@@ -313,7 +345,17 @@ def _add_starttls_options(parser: argparse.ArgumentParser) -> None:
 
 def parse(argv: Optional[Sequence[str]]) -> tuple[argparse.Namespace, Policy]:
     """Parse and cross-check the command line; raises UsageError."""
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except UsageError as exc:
+        # -4/-6 exist, so argparse reads "-1d" as an option, not a value, and
+        # says only "expected one argument": name the real cause.
+        given = sys.argv[1:] if argv is None else argv
+        if str(exc).endswith("expected one argument") and any(
+            len(a) > 1 and (a[1].isdigit() or a[1] == ".") and a[0] == "-" for a in given
+        ):
+            raise UsageError(f"{exc} (negative values are not allowed)") from None
+        raise
     args.started = STARTED if argv is None else time.monotonic()
     try:
         policy = Policy(args.validity, args.rotation, args.warning, args.critical)
@@ -355,7 +397,7 @@ def explain(policy: Policy) -> str:
 
 
 def run_check(args: argparse.Namespace, policy: Policy) -> tuple[str, int]:
-    """Fetch, judge and render one endpoint's certificate."""
+    """Fetch, judge and render one endpoint's certificate (``-t`` counts from plugin start)."""
     import nagiosplugin
 
     from check_cert_validity import connection, plugin
@@ -462,6 +504,20 @@ def _on_signal(signum: int, _frame: object) -> NoReturn:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the plugin; print its output; return the exit code."""
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        # Whoever reads stdout left (`| head -1`): nothing more can be said, and
+        # a traceback on stderr would be the only output. Silence the final flush.
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+        return UNKNOWN
+
+
+def _main(argv: Optional[Sequence[str]]) -> int:
     previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     verbose = 0
     try:

@@ -8,6 +8,7 @@ decimal from 2 days up, hours below that, minutes below an hour.
 
 from __future__ import annotations
 
+import math
 import re
 
 MINUTE = 60.0
@@ -37,6 +38,8 @@ def parse_duration(text: str, *, allow_negative: bool = False) -> float:
         )
     number, unit = match.groups()
     seconds = float(number) * _UNITS[unit.lower()]
+    if not math.isfinite(seconds):  # 400 digits make float() return inf
+        raise DurationError(f"invalid duration {text[:20]!r}...: too large")
     if seconds < 0 and not allow_negative:
         raise DurationError(f"invalid duration {text!r}: must not be negative")
     return seconds

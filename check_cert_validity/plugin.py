@@ -139,6 +139,13 @@ class ValidityContext(nagiosplugin.Context):
         try:
             self.bounds = Bounds.derive(self.policy, facts.lifetime)
         except ThresholdError as exc:
+            # No bounds (notAfter <= notBefore, say); but a certificate outside
+            # its validity period is rejected by every client: that is CRITICAL.
+            left = facts.time_left(self.now)
+            if left <= 0 or facts.age(self.now) < 0:
+                when = f"expired {format_duration(-left)} ago" if left <= 0 else "not yet valid"
+                text = f"{who} {when} ({utc_minute(facts.not_after)}), lifetime not positive"
+                return nagiosplugin.Result(Critical, text, metric)
             return nagiosplugin.Result(Unknown, f"{who}: {exc}", metric)
         left, age = facts.time_left(self.now), facts.age(self.now)
         verdict = judge(left, age, facts.lifetime, self.bounds)

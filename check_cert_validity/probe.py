@@ -20,8 +20,7 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding
-from OpenSSL import SSL
+from OpenSSL import SSL, crypto
 
 from check_cert_validity.certinfo import clean, load_der
 from check_cert_validity.clientcert import ClientIdentity
@@ -29,6 +28,9 @@ from check_cert_validity.clientcert import ClientIdentity
 # SSL_OP_LEGACY_SERVER_CONNECT: OpenSSL 3 refuses servers without secure
 # renegotiation (RFC 5746) unless told otherwise; old servers must be readable.
 _OP_LEGACY_SERVER_CONNECT = 0x4
+# What cryptography raises for a certificate OpenSSL accepted but it cannot read
+# (InvalidVersion is not a ValueError).
+_UNPARSEABLE = (ValueError, x509.InvalidVersion)
 # TLS record content types a server may open with: alert (21), handshake (22).
 _TLS_RECORD_TYPES = (0x15, 0x16)
 
@@ -67,8 +69,13 @@ class HandshakeProbe:
         self._advance()
 
     def _record(self, _conn: Any, cert: Any, _errno: int, depth: int, _ok: int) -> bool:
-        """Verify callback: keep every certificate, judge none."""
-        self._by_depth[depth] = cert.to_cryptography().public_bytes(Encoding.DER)
+        """Verify callback: keep every certificate's DER, judge none.
+
+        Only OpenSSL's encoder here: cryptography may refuse a certificate
+        OpenSSL accepted, and an exception in this callback would abort the
+        handshake with it. Parsing waits for ``certificates``.
+        """
+        self._by_depth[depth] = crypto.dump_certificate(crypto.FILETYPE_ASN1, cert)
         return True
 
     def _advance(self) -> None:
@@ -130,15 +137,26 @@ class HandshakeProbe:
 
     @property
     def certificates(self) -> tuple[x509.Certificate, ...]:
-        """The recorded chain, leaf (depth 0) first."""
-        if 0 not in self._by_depth:
-            return ()
-        return tuple(load_der(self._by_depth[d]) for d in sorted(self._by_depth))
+        """The recorded chain, leaf (depth 0) first, up to the first one
+        cryptography cannot parse (empty when that is the leaf: see
+        ``explain_failure``)."""
+        chain: list[x509.Certificate] = []
+        for depth in sorted(self._by_depth):
+            if depth != len(chain):
+                break
+            try:
+                chain.append(load_der(self._by_depth[depth]))
+            except _UNPARSEABLE:
+                break
+        return tuple(chain)
 
     @property
     def presented(self) -> tuple[x509.Certificate, ...]:
         """Every certificate the server sent, in its order (completed handshakes)."""
-        chain = self._conn.get_peer_cert_chain(as_cryptography=True)
+        try:
+            chain = self._conn.get_peer_cert_chain(as_cryptography=True)
+        except ValueError:  # one cryptography cannot parse
+            chain = None
         return tuple(chain) if chain else self.certificates
 
     @property
@@ -154,8 +172,17 @@ class HandshakeProbe:
     def explain_failure(self) -> str:
         """Why no certificate came: names a non-TLS peer by what it sent."""
         if self._first_bytes and self._first_bytes[0] not in _TLS_RECORD_TYPES:
-            sample = self._first_bytes.decode("latin-1").split("\n", 1)[0].strip()
-            return f"not a TLS server (it sent {clean(sample, 40)!r})"
+            # ASCII with \xNN escapes for the rest; clean() escapes controls and
+            # "|". Quoted by hand: repr() would double every backslash.
+            text = self._first_bytes.decode("ascii", "backslashreplace")
+            sample = text.split("\n", 1)[0].strip()
+            return f"not a TLS server (it sent '{clean(sample, 40)}')"
+        if 0 in self._by_depth:
+            try:
+                load_der(self._by_depth[0])
+            except _UNPARSEABLE as exc:
+                reason = clean(str(exc).split(" {", 1)[0], 60)
+                return f"the server's certificate cannot be parsed ({reason})"
         if self.error:
             return self.error
         return "no certificate received"

@@ -220,13 +220,19 @@ def handshake(channel: Channel, probe: HandshakeProbe) -> None:
         if outgoing:
             try:
                 channel.send(outgoing)
-            except (BrokenPipeError, ConnectionResetError):
+            except BrokenPipeError:
+                probe.receive_data(b"")  # the peer closed first
+            except ConnectionResetError:
+                if not probe.certificates:
+                    raise  # fetch() names it: "connection reset by peer ..."
                 probe.receive_data(b"")
         if probe.finished:
             return
         try:
             data = channel.recv()
         except ConnectionResetError:
+            if not probe.certificates:
+                raise  # a TCP RST before any certificate: say so, not "closed"
             data = b""
         probe.receive_data(data)
 

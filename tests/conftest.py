@@ -7,6 +7,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -56,6 +57,37 @@ def run_plugin(*args: str, timeout: float = 30) -> Run:
         check=False,
     )
     return Run(proc.returncode, proc.stdout, proc.stderr, time.monotonic() - start)
+
+
+# Runs argv[2:] and writes "<peak RSS KiB> <wall seconds>" of that child to argv[1].
+# A separate small launcher because Linux keeps ru_maxrss across fork and exec:
+# a child forked straight from pytest would inherit pytest's own (large) peak.
+_MEASURE = """
+import os, subprocess, sys, time
+start = time.monotonic()
+proc = subprocess.Popen(sys.argv[2:])
+_, status, usage = os.wait4(proc.pid, 0)
+seconds = time.monotonic() - start
+with open(sys.argv[1], "w") as handle:
+    handle.write(f"{usage.ru_maxrss} {seconds}")
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
+def run_measured(command: Sequence[str], timeout: float = 30) -> tuple[Run, int]:
+    """Run ``command``; its result (wall time of the command alone) and peak RSS in KiB."""
+    with tempfile.TemporaryDirectory(prefix="ccv-rss-") as tmp:
+        report = os.path.join(tmp, "rss")
+        proc = subprocess.run(
+            [sys.executable, "-c", _MEASURE, report, *command],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        with open(report) as handle:
+            kib, seconds = handle.read().split()
+    return Run(proc.returncode, proc.stdout, proc.stderr, float(seconds)), int(kib)
 
 
 @pytest.fixture(scope="session")

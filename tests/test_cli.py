@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import subprocess
+
 import pytest
 
 from check_cert_validity import __version__
 from check_cert_validity.cli import build_parser, main
 
-from conftest import run_plugin
+from conftest import plugin_command, run_plugin
 
 
 @pytest.mark.parametrize(
@@ -30,6 +32,55 @@ from conftest import run_plugin
         (["-H", "h", "--now", "tomorrow"], "invalid time 'tomorrow'"),
         (["--file", "x.pem", "--starttls", "smtp"], "--starttls only apply to an endpoint"),
         (["--file", "x.pem", "--sni", "a", "--resolve", "::1"], "--resolve, --sni only apply"),
+        # every option with a value of the wrong type
+        (["-H", "h", "-p", "4.5"], "invalid port '4.5': not a number"),
+        (["-H", "h", "-p", "0x1bb"], "invalid port '0x1bb': not a number"),
+        (["-H", "h", "-t", "soon"], "invalid timeout 'soon': not a number"),
+        (["-H", "h", "-t", "nan"], "invalid timeout 'nan': must be above 0"),
+        (["-H", "h", "-t", "inf"], "invalid timeout 'inf': must be above 0"),
+        (["-H", "h", "-t", "3601"], "invalid timeout '3601': must be above 0 and at most 3600"),
+        (["-H", "h", "--rotation", "often"], "argument --rotation: invalid duration 'often'"),
+        (["-H", "h", "-w", "abc"], "argument -w/--warning: invalid range 'abc'"),
+        (["-H", "h", "-c", "x:"], "argument -c/--critical: invalid range 'x:'"),
+        (["-H", "h", "-c", "@"], "argument -c/--critical: invalid range '@': empty"),
+        (["-H", "h", "--now", "2026-13-01"], "invalid time '2026-13-01'"),
+        (["-H", "h", "--unreachable-state", "bad"], "invalid choice: 'bad'"),
+        (["-H", "h", "-v=3"], "argument -v/--verbose: ignored explicit argument '3'"),
+        (["-H", "h", "--sni", "a..b"], "invalid server name 'a..b': label empty or too long"),
+        (["-H", "h", "--sni", ""], "the server name must not be empty (--no-sni sends none)"),
+        (["-H", "a..b"], "invalid host name 'a..b': label empty or too long"),
+        (["-H", "x" * 64 + ".example"], "label empty or too long"),
+        (["-H", "h", "-p"], "argument -p/--port: expected one argument"),
+        (["-H"], "argument -H/--host/--hostname: expected one argument"),
+        # negative and zero durations; argparse reads "-1d" as an option
+        (["-H", "h", "--validity", "-1d"], "expected one argument (negative values are not"),
+        (["-H", "h", "--rotation", "-2h"], "expected one argument (negative values are not"),
+        (["-H", "h", "-t", "-1"], "expected one argument (negative values are not"),
+        (["-H", "h", "-p", "-1"], "expected one argument (negative values are not"),
+        (["-H", "h", "--validity=-1d"], "invalid duration '-1d': must not be negative"),
+        (["-H", "h", "--timeout=-1"], "invalid timeout '-1': must be above 0"),
+        (["-H", "h", "--rotation", "0"], "--rotation must be longer than zero"),
+        (["-H", "h", "--validity", "0s", "--rotation", "1s"], "--validity must be longer than"),
+        (["-H", "h", "-t", "0.0"], "invalid timeout '0.0'"),
+        # unknown units and numbers float() takes but a duration should not
+        (["-H", "h", "--validity", "10y"], "invalid duration '10y'"),
+        (["-H", "h", "--validity", "5 days"], "invalid duration '5 days'"),
+        (["-H", "h", "--validity", "1e3"], "invalid duration '1e3'"),
+        (["-H", "h", "--validity", "inf"], "invalid duration 'inf'"),
+        (["-H", "h", "--validity", "9" * 400], "too large"),
+        (["-H", "h", "-w", "9" * 400 + ":"], "too large"),
+        (["-H", "h", "-c", "10y:"], "invalid duration '10y'"),
+        # --rotation >= --validity
+        (["-H", "h", "--validity", "1d", "--rotation", "2d"], "--rotation 2.0d must be shorter"),
+        (["-H", "h", "--validity", "24h", "--rotation", "1d"], "--rotation 24.0h must be shorter"),
+        # ports and hosts
+        (["-H", "h", "-p", "-0"], "expected one argument"),
+        (["-H", "   "], "the host must not be empty"),
+        (["-H", "[]"], "the host must not be empty"),
+        (["-H", "[ ]"], "the host must not be empty"),
+        # conflicting options
+        (["-H", "h", "--sni", "x", "--no-sni"], "argument --no-sni: not allowed with argument"),
+        (["-H", "h", "-6", "-4"], "argument -4/--ipv4: not allowed with argument -6/--ipv6"),
     ],
 )
 def test_usage_errors_exit_unknown_with_one_line_reason(
@@ -74,3 +125,46 @@ def test_parser_is_side_effect_free() -> None:
     first, second = build_parser(), build_parser()
     assert first.format_help() == second.format_help()
     assert first is not second
+
+
+BAD_ARGUMENTS = [
+    ["-H", "h", "-p", "65536"],
+    ["-H", "h", "--validity", "-1d"],
+    ["-H", "h", "--validity", "30d", "--rotation", "30d"],
+    ["-H", "", "-t", "2"],
+    ["-H", "h", "-4", "-6"],
+    ["-H", "h", "--validity", "10y"],
+]
+
+
+@pytest.mark.parametrize("args", BAD_ARGUMENTS)
+def test_usage_errors_from_the_installed_script(args: list[str]) -> None:
+    result = run_plugin(*args)
+    lines = result.stdout.splitlines()
+    assert (result.code, result.stderr) == (3, "")
+    assert lines[0].startswith("CERT_VALIDITY UNKNOWN - usage error: ")
+    assert lines[1].startswith("usage: check_cert_validity ")
+    assert all(line.startswith(" ") for line in lines[2:]), "only the usage continues"
+
+
+def test_file_with_host_conflicts() -> None:
+    if "--file" not in run_plugin("--help").stdout:
+        pytest.skip("--file is not in --help yet (issue 4, built in parallel)")
+    result = run_plugin("--file", "/dev/null", "-H", "h")
+    assert result.code == 3 and result.stderr == ""
+    assert result.first_line.startswith("CERT_VALIDITY UNKNOWN - usage error: ")
+    assert "--file" in result.first_line and "-H" in result.first_line
+
+
+def test_a_closed_stdout_gives_no_traceback() -> None:
+    # a reader that goes away (`check_cert_validity ... | head -c0`) must not
+    # turn into a traceback on stderr
+    proc = subprocess.Popen(
+        [*plugin_command(), "-H", "h", "-p", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()
+    err = proc.stderr.read()
+    proc.stderr.close()
+    assert proc.wait(10) == 3
+    assert err == b""

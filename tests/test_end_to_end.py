@@ -6,7 +6,6 @@ Each test asserts the exit code and the whole status line, perfdata included
 
 from __future__ import annotations
 
-import socket
 import ssl
 import subprocess
 import sys
@@ -17,7 +16,7 @@ from cryptography.hazmat.primitives import hashes
 
 from check_cert_validity.certfactory import Issued
 
-from conftest import NOW_ARG, RawServer, free_port, has_ipv6_loopback, run_plugin
+from conftest import NOW_ARG, free_port, has_ipv6_loopback, run_plugin
 
 
 def check(port: int, *args: str, host: str = "127.0.0.1") -> tuple[int, str]:
@@ -185,54 +184,6 @@ def test_unreachable_state_can_be_changed() -> None:
     port = free_port()
     code, line = check(port, "--unreachable-state", "warning")
     assert (code, line) == (1, f"CERT_VALIDITY WARNING - 127.0.0.1:{port}: connection refused")
-
-
-def test_plain_tcp_server_is_not_tls(raw_server: Callable) -> None:
-    def http(_server: RawServer, conn: socket.socket) -> None:
-        conn.recv(4096)
-        conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
-
-    server = raw_server(http)
-    code, line = check(server.port)
-    assert code == 2
-    assert line == (
-        f"CERT_VALIDITY CRITICAL - 127.0.0.1:{server.port}: not a TLS server "
-        "(it sent 'HTTP/1.1 400 Bad Request')"
-    )
-
-
-def test_silent_server_times_out_at_the_deadline(raw_server: Callable) -> None:
-    server = raw_server(lambda srv, conn: srv.wait(30))
-    result = run_plugin("-H", "127.0.0.1", "-p", str(server.port), "-t", "1.5")
-    assert result.code == 2
-    assert result.first_line == (
-        f"CERT_VALIDITY CRITICAL - 127.0.0.1:{server.port}: timed out after 1.5s "
-        "during the TLS handshake"
-    )
-    assert result.seconds < 1.5 + 0.5
-
-
-def test_trickling_server_is_given_up_at_the_deadline(raw_server: Callable) -> None:
-    def trickle(srv: RawServer, conn: socket.socket) -> None:
-        conn.recv(4096)
-        # a plausible handshake record header, then one byte every 0.2 s forever
-        for byte in b"\x16\x03\x03\x40\x00" + b"\x02" * 100000:
-            conn.sendall(bytes([byte]))
-            if srv.wait(0.2):
-                return
-
-    server = raw_server(trickle)
-    result = run_plugin("-H", "127.0.0.1", "-p", str(server.port), "-t", "1")
-    assert result.code == 2
-    assert "timed out after 1s during the TLS handshake" in result.first_line
-    assert result.seconds < 1 + 0.5
-
-
-def test_close_immediately(raw_server: Callable) -> None:
-    server = raw_server(lambda srv, conn: None)
-    code, line = check(server.port)
-    assert code == 2
-    assert line.startswith(f"CERT_VALIDITY CRITICAL - 127.0.0.1:{server.port}: the peer closed")
 
 
 def test_unresolvable_name_is_critical() -> None:
