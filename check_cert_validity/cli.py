@@ -15,14 +15,18 @@ import sys
 import time
 import traceback
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Callable, NoReturn, Optional, Sequence
 
 from check_cert_validity import __version__
 from check_cert_validity.durations import DurationError, parse_duration
 from check_cert_validity.output import status_line
-from check_cert_validity.thresholds import Policy, ThresholdError, TimeRange
 
+# typing.TYPE_CHECKING without importing typing: --help, -V and --explain import
+# nothing beyond argparse and our small pure modules (start-up time, issue 7).
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any, Callable, NoReturn, Optional, Sequence
+
+    from check_cert_validity.thresholds import Policy, TimeRange
     from check_cert_validity.udp import Sender
 
 # When the plugin started (the console script imports this module first):
@@ -62,6 +66,8 @@ def _duration(text: str) -> float:
 
 
 def _range(text: str) -> TimeRange:
+    from check_cert_validity.thresholds import ThresholdError, TimeRange
+
     try:
         return TimeRange.parse(text)
     except ThresholdError as exc:
@@ -357,6 +363,8 @@ def parse(argv: Optional[Sequence[str]]) -> tuple[argparse.Namespace, Policy]:
             raise UsageError(f"{exc} (negative values are not allowed)") from None
         raise
     args.started = STARTED if argv is None else time.monotonic()
+    from check_cert_validity.thresholds import Policy, ThresholdError
+
     try:
         policy = Policy(args.validity, args.rotation, args.warning, args.critical)
     except ThresholdError as exc:

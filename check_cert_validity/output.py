@@ -7,7 +7,9 @@ perfdata always stays on the status line and nothing is process-global.
 
 from __future__ import annotations
 
-import nagiosplugin
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up time)
+if TYPE_CHECKING:
+    import nagiosplugin
 
 PREFIX = "CERT_VALIDITY"
 

@@ -10,49 +10,61 @@ offers ALPN "postgresql".
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Optional
+from importlib import import_module
 
-from check_cert_validity.starttls import text
-from check_cert_validity.starttls.database import run_mysql, run_postgres
-from check_cert_validity.starttls.ldap import run_ldap
-from check_cert_validity.starttls.xmpp import run_xmpp
-
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up time)
 if TYPE_CHECKING:  # the parser imports this table: no sockets or OpenSSL at import
+    from typing import Callable, NamedTuple, Optional
+
     from check_cert_validity.starttls.dialogue import Dialogue
     from check_cert_validity.transport import Channel, Preamble
+else:
+    from collections import namedtuple as _namedtuple
 
 __all__ = ["PROTOCOLS", "Protocol", "preamble"]
 
+if TYPE_CHECKING:
 
-@dataclass(frozen=True)
-class Protocol:
-    """One ``--starttls`` choice."""
+    class Protocol(NamedTuple):
+        """One ``--starttls`` choice."""
 
-    label: str
-    port: int
-    run: Optional[Callable[[Dialogue, str], None]]
-    alpn: Optional[bytes] = None
+        label: str
+        port: int
+        runner: Optional[str]  # "module.function" in this package, imported on use
+        alpn: Optional[bytes] = None
 
-
-def _plain(run: Callable[[Dialogue], None]) -> Callable[[Dialogue, str], None]:
-    return lambda dialogue, _domain: run(dialogue)
+else:
+    # A plain namedtuple: the parser builds --help from this table, and a
+    # dataclass (or typing.NamedTuple) would cost start-up time on every run.
+    Protocol = _namedtuple("Protocol", "label port runner alpn", defaults=(None,))
+    Protocol.__doc__ = "One ``--starttls`` choice: label, default port, runner, ALPN."
 
 
 PROTOCOLS: dict[str, Protocol] = {
-    "smtp": Protocol("SMTP", 25, _plain(text.run_smtp)),
-    "lmtp": Protocol("LMTP", 24, _plain(text.run_lmtp)),
-    "imap": Protocol("IMAP", 143, _plain(text.run_imap)),
-    "pop3": Protocol("POP3", 110, _plain(text.run_pop3)),
-    "ftp": Protocol("FTP", 21, _plain(text.run_ftp)),
-    "nntp": Protocol("NNTP", 119, _plain(text.run_nntp)),
-    "sieve": Protocol("ManageSieve", 4190, _plain(text.run_sieve)),
-    "xmpp": Protocol("XMPP", 5222, run_xmpp),
-    "ldap": Protocol("LDAP", 389, run_ldap),
-    "postgres": Protocol("PostgreSQL", 5432, run_postgres),
-    "postgres-direct": Protocol("PostgreSQL", 5432, None, alpn=b"postgresql"),
-    "mysql": Protocol("MySQL", 3306, run_mysql),
+    "smtp": Protocol("SMTP", 25, "text.run_smtp"),
+    "lmtp": Protocol("LMTP", 24, "text.run_lmtp"),
+    "imap": Protocol("IMAP", 143, "text.run_imap"),
+    "pop3": Protocol("POP3", 110, "text.run_pop3"),
+    "ftp": Protocol("FTP", 21, "text.run_ftp"),
+    "nntp": Protocol("NNTP", 119, "text.run_nntp"),
+    "sieve": Protocol("ManageSieve", 4190, "text.run_sieve"),
+    "xmpp": Protocol("XMPP", 5222, "xmpp.run_xmpp"),
+    "ldap": Protocol("LDAP", 389, "ldap.run_ldap"),
+    "postgres": Protocol("PostgreSQL", 5432, "database.run_postgres"),
+    "postgres-direct": Protocol("PostgreSQL", 5432, None, b"postgresql"),
+    "mysql": Protocol("MySQL", 3306, "database.run_mysql"),
 }
+
+
+def runner(protocol: Protocol) -> Optional[Callable[[Dialogue, str], None]]:
+    """The conversation function of ``protocol`` (imported now), or None."""
+    if protocol.runner is None:
+        return None
+    module, function = protocol.runner.rsplit(".", 1)
+    run = getattr(import_module(f"{__name__}.{module}"), function)
+    if module == "text":  # the line protocols need no server name
+        return lambda dialogue, _domain: run(dialogue)
+    return run  # type: ignore[no-any-return]
 
 
 def preamble(name: str, domain: str) -> Optional[Preamble]:
@@ -63,7 +75,7 @@ def preamble(name: str, domain: str) -> Optional[Preamble]:
     from check_cert_validity.starttls.dialogue import Dialogue
 
     protocol = PROTOCOLS[name]
-    run = protocol.run
+    run = runner(protocol)
     if run is None:
         return None
 
