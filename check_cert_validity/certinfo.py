@@ -8,12 +8,11 @@ free of ``|`` (the perfdata separator) and of control characters.
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Optional
+from typing import NamedTuple, Optional
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 from cryptography.x509.oid import NameOID
 
 MAX_TEXT = 80
@@ -98,8 +97,7 @@ def _sans(cert: x509.Certificate) -> tuple[str, ...]:
     return tuple(names)
 
 
-@dataclass(frozen=True)
-class CertFacts:
+class CertFacts(NamedTuple):
     """What the plugin reports about a certificate (text fields already cleaned)."""
 
     name: str
@@ -111,7 +109,7 @@ class CertFacts:
     not_before: datetime
     not_after: datetime
     self_issued: bool
-    der: bytes
+    certificate: x509.Certificate
 
     @classmethod
     def from_certificate(cls, cert: x509.Certificate) -> CertFacts:
@@ -124,7 +122,6 @@ class CertFacts:
             display = common_names[0] if common_names else (sans[0] if sans else "")
             subject = _rfc4514(subject_name)
             issuer = _rfc4514(issuer_name)
-            der = cert.public_bytes(serialization.Encoding.DER)
             return cls(
                 name=clean(display) if display else "<no CN or SAN>",
                 subject=clean(subject, 200),
@@ -135,8 +132,17 @@ class CertFacts:
                 not_before=cert.not_valid_before_utc,
                 not_after=cert.not_valid_after_utc,
                 self_issued=subject_name is not None and subject_name == issuer_name,
-                der=der,
+                certificate=cert,
             )
+
+    @property
+    def der(self) -> bytes:
+        """The certificate's DER bytes (what "the same certificate" compares)."""
+        # imported here: cryptography's serialization package pulls in SSH key
+        # formats and bcrypt, which only the uptake comparison needs
+        from cryptography.hazmat.primitives.serialization import Encoding
+
+        return self.certificate.public_bytes(Encoding.DER)
 
     @property
     def lifetime(self) -> float:

@@ -13,9 +13,8 @@ certificate is the one that expires first.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 from check_cert_validity.certinfo import CertFacts, utc_minute
 from check_cert_validity.durations import format_duration
@@ -29,8 +28,7 @@ from check_cert_validity.thresholds import (
 )
 
 
-@dataclass(frozen=True)
-class ChainElement:
+class ChainElement(NamedTuple):
     """A certificate above the leaf, with the leaf it is judged alongside."""
 
     position: int

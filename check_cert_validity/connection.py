@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from typing import Callable, Optional
 
-from check_cert_validity import clientcert, starttls, transport
+from check_cert_validity import starttls, transport
 
 DEFAULT_PORT = 443
 
@@ -29,6 +29,8 @@ def plan(args: argparse.Namespace) -> tuple[transport.Endpoint, Callable[[], tra
     )
     identity = None
     if args.client_cert:
+        from check_cert_validity import clientcert  # only when asked: key loading is costly
+
         try:
             identity = clientcert.load(args.client_cert, args.client_key)
         except clientcert.ClientCertError as exc:

@@ -17,13 +17,15 @@ States:
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from cryptography import x509
 from OpenSSL import SSL, crypto
 
 from check_cert_validity.certinfo import clean, load_der
-from check_cert_validity.clientcert import ClientIdentity
+
+if TYPE_CHECKING:
+    from check_cert_validity.clientcert import ClientIdentity
 
 # SSL_OP_LEGACY_SERVER_CONNECT: OpenSSL 3 refuses servers without secure
 # renegotiation (RFC 5746) unless told otherwise; old servers must be readable.
@@ -60,7 +62,7 @@ class HandshakeProbe:
         self._conn = SSL.Connection(context, None)
         self._conn.set_connect_state()
         if server_name:
-            self._conn.set_tlsext_host_name(server_name.encode("idna"))
+            self._conn.set_tlsext_host_name(_sni_bytes(server_name))
         self._by_depth: dict[int, bytes] = {}
         self._first_bytes = b""
         self.finished = False
@@ -202,3 +204,8 @@ def _error_text(exc: SSL.Error) -> str:
             reasons.append(str(entry[-1]))
     detail = "; ".join(reasons) if reasons else str(exc)
     return f"TLS handshake failed: {clean(detail, 120)}"
+
+
+def _sni_bytes(name: str) -> bytes:
+    """The server name on the wire; the idna codec (slow to load) only for non-ASCII."""
+    return name.encode("ascii") if name.isascii() else name.encode("idna")

@@ -22,8 +22,7 @@ are all the operator asked for).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Optional
+from typing import NamedTuple, Optional
 
 from check_cert_validity.durations import DurationError, format_duration, parse_duration
 
@@ -39,8 +38,7 @@ class ThresholdError(ValueError):
     """The thresholds given cannot describe a rotation (a usage error)."""
 
 
-@dataclass(frozen=True)
-class TimeRange:
+class TimeRange(NamedTuple):
     """A Nagios range (``[@]start:end``) over seconds.
 
     Without ``@`` the range is where values are fine and anything outside it
@@ -109,8 +107,7 @@ def _span(start: float, end: float) -> str:
     return f"{low}..{high}"
 
 
-@dataclass(frozen=True)
-class Policy:
+class _PolicyFields(NamedTuple):
     """What the operator told us: each field None when not given."""
 
     validity: Optional[float] = None
@@ -118,7 +115,20 @@ class Policy:
     warning: Optional[TimeRange] = None
     critical: Optional[TimeRange] = None
 
-    def __post_init__(self) -> None:
+
+class Policy(_PolicyFields):
+    """What the operator told us (each field None when not given), checked on creation."""
+
+    __slots__ = ()
+
+    def __new__(
+        cls,
+        validity: Optional[float] = None,
+        rotation: Optional[float] = None,
+        warning: Optional[TimeRange] = None,
+        critical: Optional[TimeRange] = None,
+    ) -> Policy:
+        self = super().__new__(cls, validity, rotation, warning, critical)
         for name in ("validity", "rotation"):
             value = getattr(self, name)
             if value is not None and value <= 0:
@@ -129,10 +139,10 @@ class Policy:
                     f"--rotation {format_duration(self.rotation)} must be shorter than "
                     f"--validity {format_duration(self.validity)}"
                 )
+        return self
 
 
-@dataclass(frozen=True)
-class Bounds:
+class Bounds(NamedTuple):
     """The thresholds a policy yields for a certificate of a given lifetime."""
 
     validity: float
@@ -210,8 +220,7 @@ class Bounds:
         return lines
 
 
-@dataclass(frozen=True)
-class Judgement:
+class Judgement(NamedTuple):
     """The state for one certificate and the reasons, worst first."""
 
     state: int

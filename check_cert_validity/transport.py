@@ -12,13 +12,14 @@ import ipaddress
 import socket
 import threading
 import time
-from dataclasses import dataclass, field
-from typing import Callable, Optional
+from typing import TYPE_CHECKING, Callable, NamedTuple, Optional
 
 from cryptography import x509
 
-from check_cert_validity.clientcert import ClientIdentity
 from check_cert_validity.probe import HandshakeProbe
+
+if TYPE_CHECKING:
+    from check_cert_validity.clientcert import ClientIdentity
 
 RECV_SIZE = 16384
 # socket.timeout became an alias of TimeoutError only in Python 3.10.
@@ -29,8 +30,7 @@ class EndpointError(Exception):
     """The endpoint could not give us a certificate (the peer's or network's fault)."""
 
 
-@dataclass(frozen=True)
-class Endpoint:
+class Endpoint(NamedTuple):
     """Where to connect and what to ask for."""
 
     host: str
@@ -46,8 +46,7 @@ class Endpoint:
         return f"{host}:{self.port}"
 
 
-@dataclass(frozen=True)
-class Fetched:
+class Fetched(NamedTuple):
     """What one handshake yielded."""
 
     certificates: tuple[x509.Certificate, ...]
@@ -56,7 +55,7 @@ class Fetched:
     tls_version: str
     cipher: str
     handshake_error: Optional[str]
-    timings: dict[str, float] = field(default_factory=dict)
+    timings: Optional[dict[str, float]] = None  # cumulative seconds per stage
     skipped: tuple[str, ...] = ()  # addresses tried before ``peer``, with why
 
 
@@ -155,7 +154,9 @@ def resolve(endpoint: Endpoint, deadline: Deadline) -> list[tuple[int, tuple]]:
 
 def _getaddrinfo(host: str, port: int, family: int, flags: int) -> list[tuple[int, tuple]]:
     try:
-        infos = socket.getaddrinfo(host, port, family, socket.SOCK_STREAM, 0, flags)
+        # an ASCII name as bytes: a str would load the idna codec (start-up time)
+        query = host.encode("ascii") if host.isascii() else host
+        infos = socket.getaddrinfo(query, port, family, socket.SOCK_STREAM, 0, flags)
     except socket.gaierror as exc:
         raise EndpointError(f"cannot resolve {host!r}: {exc.strerror}") from None
     seen: list[tuple[int, tuple]] = []

@@ -46,7 +46,7 @@ def pool_name(monkeypatch: pytest.MonkeyPatch) -> Callable[[list[str]], str]:
         real = socket.getaddrinfo
 
         def fake(host, port, family=0, type=0, proto=0, flags=0):  # type: ignore[no-untyped-def]
-            if host != "pool.test":
+            if host not in ("pool.test", b"pool.test"):
                 return real(host, port, family, type, proto, flags)
             return [
                 (socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port))
