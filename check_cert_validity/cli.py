@@ -13,8 +13,6 @@ import os
 import signal
 import sys
 import time
-import traceback
-from datetime import datetime, timezone
 
 from check_cert_validity import __version__
 from check_cert_validity.durations import DurationError, parse_duration
@@ -24,6 +22,7 @@ from check_cert_validity.output import status_line
 # nothing beyond argparse and our small pure modules (start-up time, issue 7).
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from datetime import datetime
     from typing import Any, Callable, NoReturn, Optional, Sequence
 
     from check_cert_validity.thresholds import Policy, TimeRange
@@ -141,6 +140,8 @@ def _server_name(text: str) -> str:
 
 
 def _instant(text: str) -> datetime:
+    from datetime import datetime, timezone
+
     try:
         moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
@@ -420,7 +421,7 @@ def run_check(args: argparse.Namespace, policy: Policy) -> tuple[str, int]:
         endpoint, acquire = connection.plan(args)
     except connection.PlanError as exc:
         return _usage_text(str(exc)), UNKNOWN
-    now = args.now or datetime.now(timezone.utc)
+    now = args.now or _utcnow()
     resource = plugin.ServedCertificate(
         acquire,
         endpoint.label,
@@ -493,7 +494,7 @@ def run_file_check(args: argparse.Namespace, policy: Policy) -> tuple[str, int]:
     from check_cert_validity import plugin_disk
     from check_cert_validity.output import render
 
-    now = args.now or datetime.now(timezone.utc)
+    now = args.now or _utcnow()
     check = plugin_disk.file_check(
         args.file, args.chain, policy, now, args.verbose, STATES[args.unreachable_state]
     )
@@ -515,6 +516,12 @@ def _sender(args: argparse.Namespace) -> Optional[Sender]:
 
 def _usage_text(message: str) -> str:
     return status_line("UNKNOWN", f"usage error: {message}") + "\n" + build_parser().format_usage()
+
+
+def _utcnow() -> datetime:
+    from datetime import datetime, timezone
+
+    return datetime.now(timezone.utc)
 
 
 def _on_signal(signum: int, _frame: object) -> NoReturn:
@@ -564,6 +571,8 @@ def _main(argv: Optional[Sequence[str]]) -> int:
             status_line("UNKNOWN", f"internal error: {type(exc).__name__}: {exc}") + "\n"
         )
         if verbose >= 3:
+            import traceback
+
             traceback.print_exc(file=sys.stderr)
         return UNKNOWN
     finally:
