@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import warnings
 from datetime import datetime
-from typing import NamedTuple, Optional
+from typing import Optional
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.x509.oid import NameOID
+
+from check_cert_validity.record import Record
 
 MAX_TEXT = 80
 
@@ -97,7 +99,7 @@ def _sans(cert: x509.Certificate) -> tuple[str, ...]:
     return tuple(names)
 
 
-class CertFacts(NamedTuple):
+class CertFacts(Record):
     """What the plugin reports about a certificate (text fields already cleaned)."""
 
     name: str
@@ -110,6 +112,45 @@ class CertFacts(NamedTuple):
     not_after: datetime
     self_issued: bool
     certificate: x509.Certificate
+
+    __slots__ = (
+        "certificate",
+        "issuer",
+        "name",
+        "not_after",
+        "not_before",
+        "sans",
+        "self_issued",
+        "serial",
+        "sha256",
+        "subject",
+    )
+
+    def __init__(
+        self,
+        name: str,
+        subject: str,
+        issuer: str,
+        sans: tuple[str, ...],
+        serial: str,
+        sha256: str,
+        not_before: datetime,
+        not_after: datetime,
+        self_issued: bool,
+        certificate: x509.Certificate,
+    ) -> None:
+        self._set(
+            name=name,
+            subject=subject,
+            issuer=issuer,
+            sans=sans,
+            serial=serial,
+            sha256=sha256,
+            not_before=not_before,
+            not_after=not_after,
+            self_issued=self_issued,
+            certificate=certificate,
+        )
 
     @classmethod
     def from_certificate(cls, cert: x509.Certificate) -> CertFacts:

@@ -14,10 +14,11 @@ certificate is the one that expires first.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import NamedTuple, Sequence
+from typing import Sequence
 
 from check_cert_validity.certinfo import CertFacts, utc_minute
 from check_cert_validity.durations import format_duration
+from check_cert_validity.record import Record
 from check_cert_validity.thresholds import (
     CRITICAL,
     OK,
@@ -28,12 +29,16 @@ from check_cert_validity.thresholds import (
 )
 
 
-class ChainElement(NamedTuple):
+class ChainElement(Record):
     """A certificate above the leaf, with the leaf it is judged alongside."""
 
+    __slots__ = ("facts", "leaf", "position")
     position: int
     facts: CertFacts
     leaf: CertFacts
+
+    def __init__(self, position: int, facts: CertFacts, leaf: CertFacts) -> None:
+        self._set(position=position, facts=facts, leaf=leaf)
 
     @property
     def role(self) -> str:

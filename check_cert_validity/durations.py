@@ -9,15 +9,32 @@ decimal from 2 days up, hours below that, minutes below an hour.
 from __future__ import annotations
 
 import math
-import re
 
 MINUTE = 60.0
 HOUR = 3600.0
 DAY = 86400.0
 WEEK = 7 * DAY
 
-_UNITS = {"s": 1.0, "m": MINUTE, "h": HOUR, "d": DAY, "w": WEEK, "": DAY}
-_DURATION = re.compile(r"^\s*([+-]?(?:\d+(?:\.\d*)?|\.\d+))\s*([smhdw]?)\s*$", re.IGNORECASE)
+_UNITS = {"s": 1.0, "m": MINUTE, "h": HOUR, "d": DAY, "w": WEEK}
+_DIGITS = frozenset("0123456789")
+
+
+def _split(text: str) -> tuple[str, str] | None:
+    """``(number, unit)`` for ``[+-]digits[.digits] [unit]``, else None.
+
+    Written out rather than as a regular expression: compiling one costs more
+    start-up time than everything else in this module (issue 7).
+    """
+    body = text.strip()
+    unit = ""
+    if body and body[-1].lower() in _UNITS:
+        unit, body = body[-1].lower(), body[:-1].rstrip()
+    digits = body[1:] if body[:1] in ("+", "-") else body
+    if not digits or digits.count(".") > 1 or not set(digits) <= _DIGITS | {"."}:
+        return None
+    if not set(digits) & _DIGITS:
+        return None
+    return body, unit
 
 
 class DurationError(ValueError):
@@ -30,14 +47,14 @@ def parse_duration(text: str, *, allow_negative: bool = False) -> float:
     >>> parse_duration("36h")
     129600.0
     """
-    match = _DURATION.match(text)
-    if not match:
+    parts = _split(text)
+    if parts is None:
         raise DurationError(
             f"invalid duration {text!r}: use a number with an optional unit "
             "s, m, h, d or w (a bare number means days), e.g. 90d, 36h, 1w"
         )
-    number, unit = match.groups()
-    seconds = float(number) * _UNITS[unit.lower()]
+    number, unit = parts
+    seconds = float(number) * _UNITS.get(unit, DAY)
     if not math.isfinite(seconds):  # 400 digits make float() return inf
         raise DurationError(f"invalid duration {text[:20]!r}...: too large")
     if seconds < 0 and not allow_negative:

@@ -22,9 +22,10 @@ are all the operator asked for).
 from __future__ import annotations
 
 import math
-from typing import NamedTuple, Optional
+from typing import Optional
 
 from check_cert_validity.durations import DurationError, format_duration, parse_duration
+from check_cert_validity.record import Record
 
 OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
 STATE_NAMES = ("OK", "WARNING", "CRITICAL", "UNKNOWN")
@@ -38,16 +39,20 @@ class ThresholdError(ValueError):
     """The thresholds given cannot describe a rotation (a usage error)."""
 
 
-class TimeRange(NamedTuple):
+class TimeRange(Record):
     """A Nagios range (``[@]start:end``) over seconds.
 
     Without ``@`` the range is where values are fine and anything outside it
     alerts; with ``@`` values inside it alert.
     """
 
-    start: float = 0.0
-    end: float = math.inf
-    inside: bool = False
+    __slots__ = ("end", "inside", "start")
+    start: float
+    end: float
+    inside: bool
+
+    def __init__(self, start: float = 0.0, end: float = math.inf, inside: bool = False) -> None:
+        self._set(start=start, end=end, inside=inside)
 
     @classmethod
     def parse(cls, text: str) -> TimeRange:
@@ -107,28 +112,23 @@ def _span(start: float, end: float) -> str:
     return f"{low}..{high}"
 
 
-class _PolicyFields(NamedTuple):
-    """What the operator told us: each field None when not given."""
-
-    validity: Optional[float] = None
-    rotation: Optional[float] = None
-    warning: Optional[TimeRange] = None
-    critical: Optional[TimeRange] = None
-
-
-class Policy(_PolicyFields):
+class Policy(Record):
     """What the operator told us (each field None when not given), checked on creation."""
 
-    __slots__ = ()
+    __slots__ = ("critical", "rotation", "validity", "warning")
+    validity: Optional[float]
+    rotation: Optional[float]
+    warning: Optional[TimeRange]
+    critical: Optional[TimeRange]
 
-    def __new__(
-        cls,
+    def __init__(
+        self,
         validity: Optional[float] = None,
         rotation: Optional[float] = None,
         warning: Optional[TimeRange] = None,
         critical: Optional[TimeRange] = None,
-    ) -> Policy:
-        self = super().__new__(cls, validity, rotation, warning, critical)
+    ) -> None:
+        self._set(validity=validity, rotation=rotation, warning=warning, critical=critical)
         for name in ("validity", "rotation"):
             value = getattr(self, name)
             if value is not None and value <= 0:
@@ -139,12 +139,21 @@ class Policy(_PolicyFields):
                     f"--rotation {format_duration(self.rotation)} must be shorter than "
                     f"--validity {format_duration(self.validity)}"
                 )
-        return self
 
 
-class Bounds(NamedTuple):
+class Bounds(Record):
     """The thresholds a policy yields for a certificate of a given lifetime."""
 
+    __slots__ = (
+        "crit_below",
+        "critical",
+        "rotation",
+        "upper",
+        "validity",
+        "validity_given",
+        "warn_below",
+        "warning",
+    )
     validity: float
     rotation: float
     warn_below: float
@@ -153,6 +162,28 @@ class Bounds(NamedTuple):
     validity_given: bool
     warning: Optional[TimeRange]
     critical: Optional[TimeRange]
+
+    def __init__(
+        self,
+        validity: float,
+        rotation: float,
+        warn_below: float,
+        crit_below: float,
+        upper: Optional[float],
+        validity_given: bool,
+        warning: Optional[TimeRange],
+        critical: Optional[TimeRange],
+    ) -> None:
+        self._set(
+            validity=validity,
+            rotation=rotation,
+            warn_below=warn_below,
+            crit_below=crit_below,
+            upper=upper,
+            validity_given=validity_given,
+            warning=warning,
+            critical=critical,
+        )
 
     @classmethod
     def derive(cls, policy: Policy, lifetime: float) -> Bounds:
@@ -220,11 +251,15 @@ class Bounds(NamedTuple):
         return lines
 
 
-class Judgement(NamedTuple):
+class Judgement(Record):
     """The state for one certificate and the reasons, worst first."""
 
+    __slots__ = ("reasons", "state")
     state: int
     reasons: tuple[str, ...]
+
+    def __init__(self, state: int, reasons: tuple[str, ...]) -> None:
+        self._set(state=state, reasons=reasons)
 
 
 def judge(time_left: float, age: float, lifetime: float, bounds: Bounds) -> Judgement:

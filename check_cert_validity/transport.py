@@ -12,11 +12,12 @@ import ipaddress
 import socket
 import threading
 import time
-from typing import TYPE_CHECKING, Callable, NamedTuple, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 from cryptography import x509
 
 from check_cert_validity.probe import HandshakeProbe
+from check_cert_validity.record import Record
 
 if TYPE_CHECKING:
     from check_cert_validity.clientcert import ClientIdentity
@@ -30,14 +31,25 @@ class EndpointError(Exception):
     """The endpoint could not give us a certificate (the peer's or network's fault)."""
 
 
-class Endpoint(NamedTuple):
+class Endpoint(Record):
     """Where to connect and what to ask for."""
 
+    __slots__ = ("address", "family", "host", "port", "sni")
     host: str
-    port: int = 443
-    sni: Optional[str] = None
-    family: int = 0  # 0 any, 4 or 6
-    address: Optional[str] = None  # connect here instead of resolving host
+    port: int
+    sni: Optional[str]
+    family: int  # 0 any, 4 or 6
+    address: Optional[str]  # connect here instead of resolving host
+
+    def __init__(
+        self,
+        host: str,
+        port: int = 443,
+        sni: Optional[str] = None,
+        family: int = 0,
+        address: Optional[str] = None,
+    ) -> None:
+        self._set(host=host, port=port, sni=sni, family=family, address=address)
 
     @property
     def label(self) -> str:
@@ -46,17 +58,49 @@ class Endpoint(NamedTuple):
         return f"{host}:{self.port}"
 
 
-class Fetched(NamedTuple):
+class Fetched(Record):
     """What one handshake yielded."""
 
+    __slots__ = (
+        "certificates",
+        "cipher",
+        "handshake_error",
+        "peer",
+        "presented",
+        "skipped",
+        "timings",
+        "tls_version",
+    )
     certificates: tuple[x509.Certificate, ...]
     presented: tuple[x509.Certificate, ...]
     peer: str
     tls_version: str
     cipher: str
     handshake_error: Optional[str]
-    timings: Optional[dict[str, float]] = None  # cumulative seconds per stage
-    skipped: tuple[str, ...] = ()  # addresses tried before ``peer``, with why
+    timings: Optional[dict[str, float]]  # cumulative seconds per stage
+    skipped: tuple[str, ...]  # addresses tried before ``peer``, with why
+
+    def __init__(
+        self,
+        certificates: tuple[x509.Certificate, ...],
+        presented: tuple[x509.Certificate, ...],
+        peer: str,
+        tls_version: str,
+        cipher: str,
+        handshake_error: Optional[str],
+        timings: Optional[dict[str, float]] = None,
+        skipped: tuple[str, ...] = (),
+    ) -> None:
+        self._set(
+            certificates=certificates,
+            presented=presented,
+            peer=peer,
+            tls_version=tls_version,
+            cipher=cipher,
+            handshake_error=handshake_error,
+            timings=timings,
+            skipped=skipped,
+        )
 
 
 def ip_literal(host: str) -> Optional[str]:

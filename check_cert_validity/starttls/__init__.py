@@ -12,32 +12,31 @@ from __future__ import annotations
 
 from importlib import import_module
 
+from check_cert_validity.record import Record
+
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up time)
 if TYPE_CHECKING:  # the parser imports this table: no sockets or OpenSSL at import
-    from typing import Callable, NamedTuple, Optional
+    from typing import Callable, Optional
 
     from check_cert_validity.starttls.dialogue import Dialogue
     from check_cert_validity.transport import Channel, Preamble
-else:
-    from collections import namedtuple as _namedtuple
 
 __all__ = ["PROTOCOLS", "Protocol", "preamble"]
 
-if TYPE_CHECKING:
 
-    class Protocol(NamedTuple):
-        """One ``--starttls`` choice."""
+class Protocol(Record):
+    """One ``--starttls`` choice; its conversation is imported only when used."""
 
-        label: str
-        port: int
-        runner: Optional[str]  # "module.function" in this package, imported on use
-        alpn: Optional[bytes] = None
+    __slots__ = ("alpn", "label", "port", "runner")
+    label: str
+    port: int
+    runner: Optional[str]  # "module.function" in this package
+    alpn: Optional[bytes]
 
-else:
-    # A plain namedtuple: the parser builds --help from this table, and a
-    # dataclass (or typing.NamedTuple) would cost start-up time on every run.
-    Protocol = _namedtuple("Protocol", "label port runner alpn", defaults=(None,))
-    Protocol.__doc__ = "One ``--starttls`` choice: label, default port, runner, ALPN."
+    def __init__(
+        self, label: str, port: int, runner: Optional[str], alpn: Optional[bytes] = None
+    ) -> None:
+        self._set(label=label, port=port, runner=runner, alpn=alpn)
 
 
 PROTOCOLS: dict[str, Protocol] = {
