@@ -91,6 +91,22 @@ def table(results: dict[str, dict[str, float]]) -> None:
         )
 
 
+def instructions(command: list[str]) -> int:
+    """CPU instructions one run executes (callgrind): repeatable on a shared machine."""
+    out = f"/tmp/ccv-bench-callgrind-{os.getpid()}"
+    proc = subprocess.run(
+        ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", *command],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    os.unlink(out)
+    for line in proc.stderr.splitlines():
+        if "Collected :" in line:
+            return int(line.split()[-1])
+    raise RuntimeError(f"valgrind printed no count: {proc.stderr[-200:]}")
+
+
 def chain(length: int, now: datetime) -> list[Issued]:
     """A leaf and ``length - 1`` intermediates (EC P-256, small certificates)."""
     start = now - timedelta(days=1)
@@ -125,6 +141,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", "--runs", type=int, default=30)
     parser.add_argument("--quick", action="store_true", help="3 runs, 1 warm-up (for CI)")
+    parser.add_argument(
+        "--instructions",
+        action="store_true",
+        help="also count instructions with valgrind (slow, but immune to a noisy machine)",
+    )
     args = parser.parse_args()
     runs = 3 if args.quick else args.runs
     now = datetime.now(timezone.utc)
@@ -185,6 +206,10 @@ def main() -> int:
                 warmup=1,
             )
             results.update({name: summary(s) for name, s in slow.items()})
+        counted = {}
+        if args.instructions and shutil.which("valgrind"):
+            for name in ("import floor (3 libraries)", "check_cert_validity"):
+                counted[name] = instructions(commands[name])
 
     print(
         f"# {runs} interleaved runs, {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, "
@@ -202,6 +227,14 @@ def main() -> int:
         print(
             f"check_ssl_cert / plugin: {results['check_ssl_cert']['median'] / paired:.1f}x "
             "(target >= 7x)"
+        )
+
+    if counted:
+        floor_count = counted["import floor (3 libraries)"]
+        ours_count = counted["check_cert_validity"]
+        print(
+            f"instructions (callgrind): floor {floor_count / 1e6:.1f}M, plugin "
+            f"{ours_count / 1e6:.1f}M, plugin / floor {ours_count / floor_count:.3f}x"
         )
 
     print("\n# cost as the presented chain grows")
