@@ -146,11 +146,7 @@ class RawServer:
     def __init__(self, behave: Callable[[socket.socket], None], host: str = "127.0.0.1") -> None:
         import threading
 
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        self._listener = socket.socket(family)
-        self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._listener.bind((host, 0))
-        self._listener.listen(8)
+        self._listener = loopback_listener(host)
         self.port = self._listener.getsockname()[1]
         self._behave = behave
         self._stop = threading.Event()
@@ -276,3 +272,47 @@ def daemon_user() -> tuple[str, str]:
         except KeyError:
             pass
     return pwd.getpwuid(os.geteuid()).pw_name, grp.getgrgid(os.getegid()).gr_name
+
+
+def stop_process(proc: subprocess.Popen, grace: float = 10.0, *, group: bool = False) -> None:
+    """SIGTERM, up to ``grace`` seconds to exit, then SIGKILL.
+
+    With ``group`` the SIGKILL goes to the whole process group whatever
+    happened (daemons whose workers outlive the main process).
+    """
+    import signal
+
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        pass
+    if group:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    elif proc.poll() is None:
+        proc.kill()
+    proc.wait(10)
+
+
+def wait_for_port(port: int, host: str = "127.0.0.1", timeout: float = 10.0) -> None:
+    """Return once something accepts connections on ``host:port`` (or the time is up)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection((host, port), 0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+
+
+def loopback_listener(host: str = "127.0.0.1") -> socket.socket:
+    """A listening TCP socket on ``host``, on a port the kernel picks."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.socket(family)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind((host, 0))
+    listener.listen(8)
+    return listener

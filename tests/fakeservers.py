@@ -18,6 +18,8 @@ from typing import Optional, Sequence
 from check_cert_validity.certfactory import Issued
 from check_cert_validity.loopback import write_pem
 
+from conftest import loopback_listener
+
 Step = tuple[str, Optional[bytes]]
 
 
@@ -42,11 +44,7 @@ class ScriptedServer:
         self.mismatches: list[tuple[bytes, bytes]] = []
         self.handshakes = 0
         self.alpn_seen: list[Optional[str]] = []
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        self._listener = socket.socket(family)
-        self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._listener.bind((host, 0))
-        self._listener.listen(8)
+        self._listener = loopback_listener(host)
         self.port = self._listener.getsockname()[1]
         self._thread = threading.Thread(target=self._serve, daemon=True)
         self._thread.start()

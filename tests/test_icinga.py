@@ -12,7 +12,6 @@ import os
 import pwd
 import re
 import shutil
-import signal
 import subprocess
 import time
 from pathlib import Path
@@ -20,7 +19,15 @@ from typing import Callable, Iterator, Optional
 
 import pytest
 
-from conftest import NOW_ARG, ROOT, Installed, daemon_user, free_port, readable_tempdir
+from conftest import (
+    NOW_ARG,
+    ROOT,
+    Installed,
+    daemon_user,
+    free_port,
+    readable_tempdir,
+    stop_process,
+)
 
 pytestmark = [
     pytest.mark.integration,
@@ -144,16 +151,7 @@ object Zone ZoneName {{ endpoints = [ NodeName ] }}
         if self.proc is None:
             return
         # The worker obeys only its umbrella process: signal that, then make sure.
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            pass
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        self.proc.wait(10)
+        stop_process(self.proc, 30, group=True)
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ import shutil
 import socket
 import ssl
 import subprocess
-import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterator
@@ -24,7 +23,7 @@ from cryptography.x509.oid import SignatureAlgorithmOID
 from check_cert_validity.certfactory import Issued, issue
 from check_cert_validity.loopback import write_pem
 
-from conftest import NOW_ARG, free_port, plugin_command, run_plugin
+from conftest import NOW_ARG, free_port, plugin_command, run_plugin, wait_for_port
 
 
 @pytest.fixture
@@ -47,13 +46,7 @@ def tls10_server(tmp_path: Path, leaf_factory: Callable) -> Iterator[int]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            break
-        except OSError:
-            time.sleep(0.05)
+    wait_for_port(port)
     yield port
     proc.kill()
     proc.wait()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import time
@@ -21,7 +20,15 @@ import pytest
 
 from check_cert_validity.loopback import write_pem
 
-from conftest import NOW_ARG, ROOT, Installed, daemon_user, free_port, readable_tempdir
+from conftest import (
+    NOW_ARG,
+    ROOT,
+    Installed,
+    daemon_user,
+    free_port,
+    readable_tempdir,
+    stop_process,
+)
 
 NRPE = shutil.which("nrpe") or "/usr/sbin/nrpe"
 CHECK_NRPE = "/usr/lib/nagios/plugins/check_nrpe"
@@ -122,16 +129,7 @@ include={top}/commands.cfg
         )
 
     def stop(self) -> None:
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            pass
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        self.proc.wait(10)
+        stop_process(self.proc, group=True)
 
 
 @pytest.fixture

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
-import time
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -13,7 +11,7 @@ import pytest
 
 from check_cert_validity.loopback import write_pem
 
-from conftest import NOW_ARG, free_port, run_plugin
+from conftest import NOW_ARG, free_port, run_plugin, wait_for_port
 
 pytestmark = pytest.mark.skipif(not shutil.which("openssl"), reason="no openssl binary")
 
@@ -43,13 +41,7 @@ def s_server(tmp_path: Path) -> Iterator[Callable[..., int]]:
             stderr=subprocess.DEVNULL,
         )
         procs.append(proc)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", port), 0.2).close()
-                break
-            except OSError:
-                time.sleep(0.05)
+        wait_for_port(port)
         return port
 
     yield start

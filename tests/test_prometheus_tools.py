@@ -26,7 +26,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from check_cert_validity.certfactory import Issued, issue
 
-from conftest import NOW, NOW_ARG, free_port, run_plugin
+from conftest import NOW, NOW_ARG, free_port, run_plugin, stop_process
 
 pytestmark = pytest.mark.integration
 
@@ -179,12 +179,7 @@ class NodeExporter:
             return str(response.read().decode("utf-8"))
 
     def close(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        stop_process(self.proc)
         if self.proc.stderr:
             self.proc.stderr.close()
 

@@ -22,7 +22,7 @@ import pytest
 
 from check_cert_validity import udp
 
-from conftest import NOW, NOW_ARG, free_port, has_ipv6_loopback, run_plugin
+from conftest import NOW, NOW_ARG, free_port, has_ipv6_loopback, run_plugin, stop_process
 
 D = 86400
 
@@ -249,12 +249,7 @@ class StatsdDaemon:
         return self.log.read().decode(errors="replace")
 
     def close(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        stop_process(self.proc)
         self.log.close()
 
 
