@@ -67,22 +67,23 @@ def numeric_reply(buffer: bytes) -> Optional[tuple[NumericReply, int]]:
             return NumericReply(code, buffer[:consumed]), consumed
 
 
+def _until_line(buffer: bytes, last: Callable[[bytes], bool]) -> Optional[tuple[bytes, int]]:
+    """The first complete line for which ``last`` holds, and the bytes it ends at."""
+    consumed = 0
+    while True:
+        nxt = line(buffer[consumed:])
+        if nxt is None:
+            return None
+        text, used = nxt
+        consumed += used
+        if last(text):
+            return text, consumed
+
+
 def tagged_reply(tag: bytes) -> Callable[[bytes], Optional[tuple[bytes, int]]]:
     """IMAP: every line up to and including the one starting with ``tag``."""
     prefix = tag + b" "
-
-    def parse(buffer: bytes) -> Optional[tuple[bytes, int]]:
-        consumed = 0
-        while True:
-            nxt = line(buffer[consumed:])
-            if nxt is None:
-                return None
-            text, used = nxt
-            consumed += used
-            if text.startswith(prefix):
-                return text, consumed
-
-    return parse
+    return lambda buffer: _until_line(buffer, lambda text: text.startswith(prefix))
 
 
 def imap_status(tagged: bytes) -> bytes:
@@ -93,15 +94,8 @@ def imap_status(tagged: bytes) -> bytes:
 
 def sieve_response(buffer: bytes) -> Optional[tuple[bytes, int]]:
     """ManageSieve: lines up to the first starting with OK, NO or BYE."""
-    consumed = 0
-    while True:
-        nxt = line(buffer[consumed:])
-        if nxt is None:
-            return None
-        text, used = nxt
-        consumed += used
-        if sieve_status(text):
-            return buffer[:consumed], consumed
+    found = _until_line(buffer, lambda text: bool(sieve_status(text)))
+    return None if found is None else (buffer[: found[1]], found[1])
 
 
 def sieve_status(text: bytes) -> bytes:
