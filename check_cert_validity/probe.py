@@ -64,6 +64,7 @@ class HandshakeProbe:
         if server_name:
             self._conn.set_tlsext_host_name(_sni_bytes(server_name))
         self._by_depth: dict[int, bytes] = {}
+        self._parsed: Optional[tuple[x509.Certificate, ...]] = None  # cache of certificates
         self._first_bytes = b""
         self.finished = False
         self.completed = False
@@ -78,6 +79,7 @@ class HandshakeProbe:
         handshake with it. Parsing waits for ``certificates``.
         """
         self._by_depth[depth] = crypto.dump_certificate(crypto.FILETYPE_ASN1, cert)
+        self._parsed = None
         return True
 
     def _advance(self) -> None:
@@ -141,7 +143,9 @@ class HandshakeProbe:
     def certificates(self) -> tuple[x509.Certificate, ...]:
         """The recorded chain, leaf (depth 0) first, up to the first one
         cryptography cannot parse (empty when that is the leaf: see
-        ``explain_failure``)."""
+        ``explain_failure``). Parsed once, however often it is asked for."""
+        if self._parsed is not None:
+            return self._parsed
         chain: list[x509.Certificate] = []
         for depth in sorted(self._by_depth):
             if depth != len(chain):
@@ -150,7 +154,8 @@ class HandshakeProbe:
                 chain.append(load_der(self._by_depth[depth]))
             except _UNPARSEABLE:
                 break
-        return tuple(chain)
+        self._parsed = tuple(chain)
+        return self._parsed
 
     @property
     def presented(self) -> tuple[x509.Certificate, ...]:
