@@ -218,7 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--unreachable-state",
         choices=list(STATES),
         default="critical",
-        help="state when the endpoint gives no certificate (default: critical)",
+        help="state when the endpoint (or --file) gives no certificate (default: critical)",
     )
     _add_starttls_options(parser)
     rules = parser.add_argument_group("thresholds")
