@@ -11,6 +11,7 @@ import argparse
 from typing import Callable, Optional
 
 from check_cert_validity import starttls, transport
+from check_cert_validity.addresses import ip_literal
 
 DEFAULT_PORT = 443
 
@@ -52,4 +53,4 @@ def plan(args: argparse.Namespace) -> tuple[transport.Endpoint, Callable[[], tra
 
 
 def _name_or_none(host: str) -> Optional[str]:
-    return None if transport.ip_literal(host) else host
+    return None if ip_literal(host) else host

@@ -101,19 +101,11 @@ def _host(text: str) -> str:
         host = host[1:-1].strip()
     if not host:
         raise argparse.ArgumentTypeError("the host must not be empty")
-    if not _is_ip(host):
+    from check_cert_validity.addresses import ip_literal
+
+    if ip_literal(host) is None:
         _dns_name(host, "host name")
     return host
-
-
-def _is_ip(text: str) -> bool:
-    import ipaddress
-
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _server_name(text: str) -> str:

@@ -315,4 +315,7 @@ def judged_certificates(check: nagiosplugin.Check) -> list[tuple[int, CertFacts,
             found.append((0, metric.value, bounds))
         elif isinstance(metric.value, chain.ChainElement):
             found.append((metric.value.position, metric.value.facts, None))
-    return sorted((pos, facts, b if pos == 0 else bounds) for pos, facts, b in found)
+    return sorted(
+        ((pos, facts, b if pos == 0 else bounds) for pos, facts, b in found),
+        key=lambda item: item[0],
+    )

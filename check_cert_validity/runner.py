@@ -27,7 +27,6 @@ def run_check(args: argparse.Namespace, policy: Policy) -> tuple[str, int]:
     import nagiosplugin
 
     from check_cert_validity import connection, plugin
-    from check_cert_validity.output import render
 
     try:
         endpoint, acquire = connection.plan(args)
@@ -40,20 +39,32 @@ def run_check(args: argparse.Namespace, policy: Policy) -> tuple[str, int]:
         whole_chain=args.chain,
         expect=_expected_file(args.expect_file),
     )
-    validity = plugin.ValidityContext(policy, now, endpoint.label)
     sender = _sender(args)
     check = nagiosplugin.Check(
         resource,
-        validity,
+        plugin.ValidityContext(policy, now, endpoint.label),
         plugin.EndpointContext(STATES[args.unreachable_state], endpoint.label),
         plugin.CertSummary(args.verbose, now),
         *_disk_contexts(args, policy, now, endpoint.label),
         name="CERT_VALIDITY",
     )
+    return finish(args, check, sender, (args.host, endpoint.port, endpoint.sni), now)
+
+
+def finish(
+    args: argparse.Namespace,
+    check: Any,
+    sender: Optional[Sender],
+    where: tuple[str, int, Optional[str]],
+    now: datetime,
+) -> tuple[str, int]:
+    """Run the assembled check, render it, publish its metrics when asked."""
+    from check_cert_validity.output import render
+
     check()
     text = render(check, args.verbose)
     if sender is not None or args.output == "openmetrics":
-        text = publish(args, sender, check, (args.host, endpoint.port, endpoint.sni), now) or text
+        text = publish(args, sender, check, where, now) or text
     return text, check.exitcode
 
 
@@ -104,18 +115,12 @@ def _disk_contexts(
 def run_file_check(args: argparse.Namespace, policy: Policy) -> tuple[str, int]:
     """Judge a certificate file (--file); never imports OpenSSL.SSL."""
     from check_cert_validity import plugin_disk
-    from check_cert_validity.output import render
 
     now = args.now or utcnow()
     check = plugin_disk.file_check(
         args.file, args.chain, policy, now, args.verbose, STATES[args.unreachable_state]
     )
-    sender = _sender(args)
-    check()
-    text = render(check, args.verbose)
-    if sender is not None or args.output == "openmetrics":
-        text = publish(args, sender, check, (args.file, 0, None), now) or text
-    return text, check.exitcode
+    return finish(args, check, _sender(args), (args.file, 0, None), now)
 
 
 def _sender(args: argparse.Namespace) -> Optional[Sender]:

@@ -8,7 +8,6 @@ on at the deadline, not after many per-read timeouts.
 
 from __future__ import annotations
 
-import ipaddress
 import socket
 import threading
 import time
@@ -16,6 +15,7 @@ from typing import TYPE_CHECKING, Callable, Optional
 
 from cryptography import x509
 
+from check_cert_validity.addresses import ip_literal
 from check_cert_validity.probe import HandshakeProbe
 from check_cert_validity.record import Record
 
@@ -101,15 +101,6 @@ class Fetched(Record):
             timings=timings,
             skipped=skipped,
         )
-
-
-def ip_literal(host: str) -> Optional[str]:
-    """The normalised IP address if ``host`` is an IP literal (``[::1]`` too)."""
-    candidate = host[1:-1] if host.startswith("[") and host.endswith("]") else host
-    try:
-        return str(ipaddress.ip_address(candidate))
-    except ValueError:
-        return None
 
 
 class Deadline:

@@ -47,26 +47,6 @@ def _code(text: bytes) -> int:
     return int(text[:3]) if len(text) >= 3 and text[:3].isdigit() else 0
 
 
-def numeric_reply(buffer: bytes) -> Optional[tuple[NumericReply, int]]:
-    """A whole reply, multi-line ones (``250-...`` up to ``250 ...``) included."""
-    first = line(buffer)
-    if first is None:
-        return None
-    text, consumed = first
-    code = _code(text)
-    if code == 0 or text[3:4] != b"-":
-        return NumericReply(code, text), consumed
-    final = text[:3] + b" "
-    while True:
-        nxt = line(buffer[consumed:])
-        if nxt is None:
-            return None
-        more, used = nxt
-        consumed += used
-        if more.startswith(final) or more == text[:3]:
-            return NumericReply(code, buffer[:consumed]), consumed
-
-
 def _until_line(buffer: bytes, last: Callable[[bytes], bool]) -> Optional[tuple[bytes, int]]:
     """The first complete line for which ``last`` holds, and the bytes it ends at."""
     consumed = 0
@@ -78,6 +58,23 @@ def _until_line(buffer: bytes, last: Callable[[bytes], bool]) -> Optional[tuple[
         consumed += used
         if last(text):
             return text, consumed
+
+
+def numeric_reply(buffer: bytes) -> Optional[tuple[NumericReply, int]]:
+    """A whole reply, multi-line ones (``250-...`` up to ``250 ...``) included."""
+    first = line(buffer)
+    if first is None:
+        return None
+    text, consumed = first
+    code = _code(text)
+    if code == 0 or text[3:4] != b"-":
+        return NumericReply(code, text), consumed
+    final = text[:3] + b" "
+    rest = _until_line(buffer[consumed:], lambda more: more.startswith(final) or more == text[:3])
+    if rest is None:
+        return None
+    consumed += rest[1]
+    return NumericReply(code, buffer[:consumed]), consumed
 
 
 def tagged_reply(tag: bytes) -> Callable[[bytes], Optional[tuple[bytes, int]]]:

@@ -23,7 +23,7 @@ import pytest
 from check_cert_validity.certfactory import Issued, issue
 from check_cert_validity.loopback import write_pem
 
-from conftest import DAY, NOW, free_port
+from conftest import DAY, NOW, free_port, stop_process
 
 STARTUP_SECONDS = 30
 
@@ -72,13 +72,12 @@ def wait_for_port(port: int, proc: Optional[subprocess.Popen], log: str) -> None
     pytest.fail(f"server on port {port} did not come up:\n{tail}")
 
 
-def _stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+def _serving(started: tuple[int, subprocess.Popen, str]) -> Iterator[int]:
+    """Yield the port of a started server, then stop it and remove its directory."""
+    port, proc, directory = started
+    yield port
+    stop_process(proc)
+    shutil.rmtree(directory, ignore_errors=True)
 
 
 def _spawn(argv: Sequence[str], log: str) -> subprocess.Popen:
@@ -154,18 +153,12 @@ def start_postgres(pki: Pki, ssl: bool) -> tuple[int, subprocess.Popen, str]:
 
 @pytest.fixture(scope="module")
 def postgres(pki: Pki) -> Iterator[int]:
-    port, proc, directory = start_postgres(pki, ssl=True)
-    yield port
-    _stop(proc)
-    shutil.rmtree(directory, ignore_errors=True)
+    yield from _serving(start_postgres(pki, ssl=True))
 
 
 @pytest.fixture(scope="module")
 def postgres_without_ssl(pki: Pki) -> Iterator[int]:
-    port, proc, directory = start_postgres(pki, ssl=False)
-    yield port
-    _stop(proc)
-    shutil.rmtree(directory, ignore_errors=True)
+    yield from _serving(start_postgres(pki, ssl=False))
 
 
 def start_slapd(pki: Pki, tls: bool) -> tuple[int, subprocess.Popen, str]:
@@ -191,18 +184,12 @@ def start_slapd(pki: Pki, tls: bool) -> tuple[int, subprocess.Popen, str]:
 
 @pytest.fixture(scope="module")
 def slapd(pki: Pki) -> Iterator[int]:
-    port, proc, directory = start_slapd(pki, tls=True)
-    yield port
-    _stop(proc)
-    shutil.rmtree(directory, ignore_errors=True)
+    yield from _serving(start_slapd(pki, tls=True))
 
 
 @pytest.fixture(scope="module")
 def slapd_without_tls(pki: Pki) -> Iterator[int]:
-    port, proc, directory = start_slapd(pki, tls=False)
-    yield port
-    _stop(proc)
-    shutil.rmtree(directory, ignore_errors=True)
+    yield from _serving(start_slapd(pki, tls=False))
 
 
 DOVECOT_CONF = """\
@@ -291,7 +278,7 @@ def dovecot(pki: Pki) -> Iterator[dict[str, int]]:
     for port in ports.values():
         wait_for_port(port, proc, log)
     yield ports
-    _stop(proc)
+    stop_process(proc)
     shutil.rmtree(directory, ignore_errors=True)
 
 
