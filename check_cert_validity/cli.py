@@ -1,7 +1,7 @@
 """Command line entry: ``main(argv=None)`` parses, cross-checks and runs a check.
 
 The options themselves live in ``options.py`` (``build_parser()``, re-exported
-here); running a check lives in ``runner.py``.
+here), reading them in ``arguments.py``; running a check lives in ``runner.py``.
 
 Exit codes follow the Monitoring Plugins guidelines: 0 OK, 1 WARNING,
 2 CRITICAL, 3 UNKNOWN (also for usage errors, ``--help`` and ``--version``).
@@ -11,17 +11,18 @@ paths that need them.
 
 from __future__ import annotations
 
-import argparse
+import gc
 import os
 import signal
 import sys
 import time
 
+from check_cert_validity.arguments import Arguments, parse_args
 from check_cert_validity.options import HelpOrVersionShown, UsageError, build_parser, usage_text
 from check_cert_validity.output import status_line
 
-# typing.TYPE_CHECKING without importing typing: --help, -V and --explain import
-# nothing beyond argparse and our small pure modules (start-up time, issue 7).
+# typing.TYPE_CHECKING without importing typing: a check imports no argparse,
+# --help, -V and --explain nothing beyond it and our small pure modules (issue 7).
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import NoReturn, Optional, Sequence
@@ -38,10 +39,10 @@ class Interrupted(Exception):
     """A signal (SIGTERM from a scheduler, SIGINT) asked us to stop."""
 
 
-def parse(argv: Optional[Sequence[str]]) -> tuple[argparse.Namespace, Policy]:
+def parse(argv: Optional[Sequence[str]]) -> tuple[Arguments, Policy]:
     """Parse and cross-check the command line; raises UsageError."""
     try:
-        args = build_parser().parse_args(argv)
+        args = parse_args(argv)
     except UsageError as exc:
         # -4/-6 exist, so argparse reads "-1d" as an option, not a value, and
         # says only "expected one argument": name the real cause.
@@ -95,6 +96,19 @@ def explain(policy: Policy) -> str:
 
 def _on_signal(signum: int, _frame: object) -> NoReturn:
     raise Interrupted(signal.Signals(signum).name)
+
+
+def console_main() -> int:
+    """The console script (and ``python -m``): one check in a process of its own.
+
+    A check lives a fraction of a second and leaves a few hundred objects in
+    reference cycles, so the cyclic garbage collector is switched off for the
+    process: its passes over the freshly imported libraries cost about 4% of
+    a check's instructions (bench/bench.py; issue 7). Refcounting still frees
+    everything else at once. ``main()`` alone leaves the collector alone.
+    """
+    gc.disable()
+    return main()
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -153,4 +167,4 @@ def _main(argv: Optional[Sequence[str]]) -> int:
         sys.stdout.flush()
 
 
-__all__ = ["build_parser", "main", "parse"]
+__all__ = ["build_parser", "console_main", "main", "parse"]

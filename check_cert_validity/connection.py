@@ -7,11 +7,14 @@ never changes it), the client identity is read from its files once.
 
 from __future__ import annotations
 
-import argparse
-from typing import Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
-from check_cert_validity import starttls, transport
+from check_cert_validity import transport
 from check_cert_validity.addresses import ip_literal
+
+if TYPE_CHECKING:
+    from check_cert_validity.arguments import Arguments
+    from check_cert_validity.starttls import Protocol
 
 DEFAULT_PORT = 443
 
@@ -20,9 +23,15 @@ class PlanError(Exception):
     """The options cannot be turned into a connection (a usage error)."""
 
 
-def plan(args: argparse.Namespace) -> tuple[transport.Endpoint, Callable[[], transport.Fetched]]:
+def plan(args: Arguments) -> tuple[transport.Endpoint, Callable[[], transport.Fetched]]:
     """The endpoint to check, and a callable that fetches its certificate."""
-    protocol = starttls.PROTOCOLS[args.starttls] if args.starttls else None
+    protocol: Optional[Protocol] = None
+    preamble: Optional[transport.Preamble] = None
+    if args.starttls:  # the STARTTLS table loads only when asked for
+        from check_cert_validity import starttls
+
+        protocol = starttls.PROTOCOLS[args.starttls]
+        preamble = starttls.preamble(args.starttls, args.sni or args.host)
     port = args.port or (protocol.port if protocol else DEFAULT_PORT)
     sni = None if args.no_sni else (args.sni or _name_or_none(args.host))
     endpoint = transport.Endpoint(
@@ -36,7 +45,6 @@ def plan(args: argparse.Namespace) -> tuple[transport.Endpoint, Callable[[], tra
             identity = clientcert.load(args.client_cert, args.client_key)
         except clientcert.ClientCertError as exc:
             raise PlanError(str(exc)) from None
-    preamble = starttls.preamble(args.starttls, args.sni or args.host) if protocol else None
     alpn = protocol.alpn if protocol else None
 
     def acquire() -> transport.Fetched:

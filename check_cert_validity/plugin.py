@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Callable, Optional, Sequence
 import nagiosplugin
 from nagiosplugin.state import Critical, Ok, Unknown, Warn
 
-from check_cert_validity import chain
 from check_cert_validity.certinfo import CertFacts, utc_minute
 from check_cert_validity.durations import format_duration
 from check_cert_validity.thresholds import Bounds, Policy, ThresholdError, judge
@@ -30,11 +29,10 @@ def certificate_metrics(
 ) -> list[nagiosplugin.Metric]:
     """The leaf's metric, and with ``whole_chain`` one per certificate above it."""
     metrics = [nagiosplugin.Metric("time_left", leaf, context="validity")]
-    if whole_chain:
-        rest = [CertFacts.from_certificate(cert) for cert in certificates[1:]]
-        for element in chain.elements(leaf, rest):
-            label = chain.perf_label(element.position)
-            metrics.append(nagiosplugin.Metric(label, element, context="chain"))
+    if whole_chain:  # the chain glue loads only for --chain
+        from check_cert_validity.plugin_chain import chain_metrics
+
+        metrics.extend(chain_metrics(leaf, certificates[1:]))
     return metrics
 
 
@@ -188,48 +186,6 @@ class ValidityContext(nagiosplugin.Context):
         ]
 
 
-class ChainContext(nagiosplugin.Context):
-    """Judges a certificate above the leaf by the leaf's lower bounds (``--chain``)."""
-
-    def __init__(self, policy: Policy, now: datetime, label: str) -> None:
-        super().__init__("chain")
-        self.policy = policy
-        self.now = now
-        self.label = label
-
-    def _bounds(self, element: chain.ChainElement) -> Bounds:
-        return Bounds.derive(self.policy, element.leaf.lifetime)
-
-    def evaluate(self, metric: nagiosplugin.Metric, resource: object) -> nagiosplugin.Result:
-        element: chain.ChainElement = metric.value
-        try:
-            bounds = self._bounds(element)
-        except ThresholdError as exc:
-            return nagiosplugin.Result(Unknown, f"{self.label} {element.where}: {exc}", metric)
-        facts = element.facts
-        verdict = chain.judge_issuer(facts.time_left(self.now), facts.age(self.now), bounds)
-        text = chain.describe(element, self.label, self.now, verdict)
-        return nagiosplugin.Result(NAGIOS_STATES[verdict.state], text, metric)
-
-    def performance(
-        self, metric: nagiosplugin.Metric, resource: object
-    ) -> Optional[nagiosplugin.Performance]:
-        element: chain.ChainElement = metric.value
-        try:
-            warning, critical = chain.lower_ranges(self._bounds(element))
-        except ThresholdError:
-            return None
-        return nagiosplugin.Performance(
-            metric.name,
-            round(element.facts.time_left(self.now)),
-            "s",
-            str(warning),
-            str(critical),
-            "",
-            round(element.facts.lifetime),
-        )
-
-
 class EndpointContext(nagiosplugin.Context):
     """Maps an endpoint that gave no certificate onto the configured state."""
 
@@ -246,9 +202,10 @@ class EndpointContext(nagiosplugin.Context):
 
 def _expiry(result: nagiosplugin.Result) -> float:
     """Sort key: a certificate's notAfter; other results after all certificates."""
-    value = result.metric.value if result.metric is not None else None
-    if isinstance(value, chain.ChainElement):
-        value = value.facts
+    metric = result.metric
+    if metric is None:
+        return float("inf")
+    value = metric.value.facts if metric.context == "chain" else metric.value  # ChainElement
     return value.not_after.timestamp() if isinstance(value, CertFacts) else float("inf")
 
 
@@ -313,7 +270,7 @@ def judged_certificates(check: nagiosplugin.Check) -> list[tuple[int, CertFacts,
         if isinstance(metric.value, CertFacts) and isinstance(metric.contextobj, ValidityContext):
             bounds = metric.contextobj.bounds
             found.append((0, metric.value, bounds))
-        elif isinstance(metric.value, chain.ChainElement):
+        elif metric.context == "chain":  # a ChainElement
             found.append((metric.value.position, metric.value.facts, None))
     return sorted(
         ((pos, facts, b if pos == 0 else bounds) for pos, facts, b in found),

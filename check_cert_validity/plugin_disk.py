@@ -13,7 +13,7 @@ from typing import Callable, Optional
 import nagiosplugin
 from nagiosplugin.state import Unknown
 
-from check_cert_validity import certfile, plugin, uptake
+from check_cert_validity import certfile, plugin, plugin_chain, uptake
 from check_cert_validity.certfile import CertBundle, CertFileError
 from check_cert_validity.certinfo import CertFacts, clean, utc_minute
 from check_cert_validity.plugin import NAGIOS_STATES, certificate_metrics, chain_lines
@@ -148,7 +148,7 @@ class UptakeContext(nagiosplugin.Context):
 def contexts(policy: Policy, now: datetime, label: str, absent_state: int) -> list[object]:
     """The contexts for --chain, --file and --expect-file results."""
     return [
-        plugin.ChainContext(policy, now, label),
+        plugin_chain.ChainContext(policy, now, label),
         FileContext(absent_state),
         UptakeContext(policy, now, label),
     ]

@@ -6,7 +6,6 @@ library; the plain leaf check loads none of the chain, file or uptake glue).
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 from check_cert_validity.options import STATES, usage_text
@@ -16,13 +15,14 @@ if TYPE_CHECKING:
     from datetime import datetime
     from typing import Any, Callable, Optional
 
+    from check_cert_validity.arguments import Arguments
     from check_cert_validity.thresholds import Policy
     from check_cert_validity.udp import Sender
 
 UNKNOWN = 3
 
 
-def run_check(args: argparse.Namespace, policy: Policy) -> tuple[str, int]:
+def run_check(args: Arguments, policy: Policy) -> tuple[str, int]:
     """Fetch, judge and render one endpoint's certificate (``-t`` counts from plugin start)."""
     import nagiosplugin
 
@@ -52,7 +52,7 @@ def run_check(args: argparse.Namespace, policy: Policy) -> tuple[str, int]:
 
 
 def finish(
-    args: argparse.Namespace,
+    args: Arguments,
     check: Any,
     sender: Optional[Sender],
     where: tuple[str, int, Optional[str]],
@@ -69,7 +69,7 @@ def finish(
 
 
 def publish(
-    args: argparse.Namespace,
+    args: Arguments,
     sender: Optional[Sender],
     check: Any,
     where: tuple[str, int, Optional[str]],
@@ -98,21 +98,19 @@ def _expected_file(path: Optional[str]) -> Optional[Callable[..., Any]]:
     return plugin_disk.ExpectedFile.at(path)
 
 
-def _disk_contexts(
-    args: argparse.Namespace, policy: Policy, now: datetime, label: str
-) -> list[Any]:
+def _disk_contexts(args: Arguments, policy: Policy, now: datetime, label: str) -> list[Any]:
     if args.expect_file:
         from check_cert_validity import plugin_disk
 
         return plugin_disk.contexts(policy, now, label, STATES[args.unreachable_state])
     if args.chain:
-        from check_cert_validity import plugin
+        from check_cert_validity import plugin_chain
 
-        return [plugin.ChainContext(policy, now, label)]
+        return [plugin_chain.ChainContext(policy, now, label)]
     return []  # the plain leaf check loads none of the chain/file/uptake glue
 
 
-def run_file_check(args: argparse.Namespace, policy: Policy) -> tuple[str, int]:
+def run_file_check(args: Arguments, policy: Policy) -> tuple[str, int]:
     """Judge a certificate file (--file); never imports OpenSSL.SSL."""
     from check_cert_validity import plugin_disk
 
@@ -123,7 +121,7 @@ def run_file_check(args: argparse.Namespace, policy: Policy) -> tuple[str, int]:
     return finish(args, check, _sender(args), (args.file, 0, None), now)
 
 
-def _sender(args: argparse.Namespace) -> Optional[Sender]:
+def _sender(args: Arguments) -> Optional[Sender]:
     if not args.statsd:
         return None
     from check_cert_validity import udp

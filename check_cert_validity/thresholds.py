@@ -22,10 +22,13 @@ are all the operator asked for).
 from __future__ import annotations
 
 import math
-from typing import Optional
 
 from check_cert_validity.durations import DurationError, format_duration, parse_duration
 from check_cert_validity.record import Record
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (--explain loads none)
+if TYPE_CHECKING:
+    from typing import Optional
 
 OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
 STATE_NAMES = ("OK", "WARNING", "CRITICAL", "UNKNOWN")
