@@ -8,24 +8,28 @@ failure.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Optional
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
+from check_cert_validity.record import Record
+
 
 class ClientCertError(Exception):
     """The client certificate or key cannot be used (a usage error)."""
 
 
-@dataclass(frozen=True)
-class ClientIdentity:
+class ClientIdentity(Record):
     """The certificate chain (leaf first) and private key to present."""
 
+    __slots__ = ("chain", "key")
     chain: tuple[x509.Certificate, ...]
     key: PrivateKeyTypes
+
+    def __init__(self, chain: tuple[x509.Certificate, ...], key: PrivateKeyTypes) -> None:
+        self._set(chain=chain, key=key)
 
 
 def _read(path: str, what: str) -> bytes:

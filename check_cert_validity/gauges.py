@@ -11,23 +11,26 @@ the bounds come from ``thresholds.Bounds``, the times from ``CertFacts``.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Optional
 
 from check_cert_validity.certinfo import CertFacts
+from check_cert_validity.record import Record
 from check_cert_validity.thresholds import Bounds
 
 PREFIX = "cert_validity_"
 
 
-@dataclass(frozen=True)
-class Gauge:
+class Gauge(Record):
     """A metric family: ``key`` is its name without the ``cert_validity_`` prefix."""
 
+    __slots__ = ("help", "key", "unit")
     key: str
     help: str
-    unit: str = ""
+    unit: str
+
+    def __init__(self, key: str, help: str, unit: str = "") -> None:
+        self._set(key=key, help=help, unit=unit)
 
     @property
     def name(self) -> str:
@@ -72,25 +75,39 @@ GAUGES = ENDPOINT_GAUGES + CERT_GAUGES
 Labels = tuple[tuple[str, str], ...]
 
 
-@dataclass(frozen=True)
-class CertReading:
+class CertReading(Record):
     """One certificate the check read: its chain position and what it was judged against."""
 
+    __slots__ = ("bounds", "facts", "position")
     position: int
     facts: CertFacts
-    bounds: Optional[Bounds] = None
+    bounds: Optional[Bounds]
+
+    def __init__(self, position: int, facts: CertFacts, bounds: Optional[Bounds] = None) -> None:
+        self._set(position=position, facts=facts, bounds=bounds)
 
 
-@dataclass(frozen=True)
-class Reading:
+class Reading(Record):
     """What one run of the check found, as of ``now``."""
 
+    __slots__ = ("certificates", "host", "now", "port", "sni", "state")
     host: str
     port: int
     sni: Optional[str]
     state: int
     now: datetime
-    certificates: tuple[CertReading, ...] = ()
+    certificates: tuple[CertReading, ...]
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        sni: Optional[str],
+        state: int,
+        now: datetime,
+        certificates: tuple[CertReading, ...] = (),
+    ) -> None:
+        self._set(host=host, port=port, sni=sni, state=state, now=now, certificates=certificates)
 
     @property
     def probe_success(self) -> bool:
@@ -98,13 +115,16 @@ class Reading:
         return bool(self.certificates)
 
 
-@dataclass(frozen=True)
-class Sample:
+class Sample(Record):
     """One value of one gauge, with its labels in a fixed order."""
 
+    __slots__ = ("gauge", "labels", "value")
     gauge: Gauge
     labels: Labels
     value: float
+
+    def __init__(self, gauge: Gauge, labels: Labels, value: float) -> None:
+        self._set(gauge=gauge, labels=labels, value=value)
 
     def label(self, name: str) -> str:
         """The value of label ``name`` ("" when absent)."""

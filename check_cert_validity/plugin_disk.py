@@ -6,7 +6,6 @@ module does no IO of its own, and nothing here imports ``OpenSSL.SSL``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Callable, Optional
 
@@ -17,6 +16,7 @@ from check_cert_validity import certfile, plugin, plugin_chain, uptake
 from check_cert_validity.certfile import CertBundle, CertFileError
 from check_cert_validity.certinfo import CertFacts, clean, utc_minute
 from check_cert_validity.plugin import NAGIOS_STATES, certificate_metrics, chain_lines
+from check_cert_validity.record import Record
 from check_cert_validity.thresholds import Bounds, Policy, ThresholdError
 
 
@@ -60,21 +60,27 @@ class CertificateFile(nagiosplugin.Resource):
         return [clean(head, 300), *chain_lines(self.bundle.certificates)]
 
 
-@dataclass(frozen=True)
-class FileProblem:
+class FileProblem(Record):
     """A file (by its label) that gave no certificate, and why."""
 
+    __slots__ = ("error", "label")
     label: str
     error: CertFileError
 
+    def __init__(self, label: str, error: CertFileError) -> None:
+        self._set(label=label, error=error)
 
-@dataclass(frozen=True)
-class Pair:
+
+class Pair(Record):
     """The served leaf and the leaf of the file it should be."""
 
+    __slots__ = ("disk", "path", "served")
     served: CertFacts
     disk: CertFacts
     path: str  # the file's label
+
+    def __init__(self, served: CertFacts, disk: CertFacts, path: str) -> None:
+        self._set(served=served, disk=disk, path=path)
 
 
 class ExpectedFile:

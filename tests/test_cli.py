@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import sys
 
 import pytest
 
@@ -168,3 +169,28 @@ def test_a_closed_stdout_gives_no_traceback() -> None:
     proc.stderr.close()
     assert proc.wait(10) == 3
     assert err == b""
+
+
+def test_main_leaves_the_garbage_collector_alone(capsys: pytest.CaptureFixture[str]) -> None:
+    # only the console script (a process of its own) switches the collector off
+    import gc
+
+    assert gc.isenabled()
+    assert main(["--explain", "--validity", "30d"]) == 3
+    assert gc.isenabled()
+    assert capsys.readouterr().out.startswith("validity V = 30.0d")
+
+
+def test_the_console_script_runs_without_the_collector() -> None:
+    probe = (
+        "import gc, sys; from check_cert_validity import cli; "
+        "code = cli.console_main(); print('collector', gc.isenabled()); sys.exit(code)"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", probe, "--explain", "--validity", "30d"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 3 and proc.stderr == ""
+    assert proc.stdout.splitlines()[-1] == "collector False"

@@ -13,8 +13,9 @@
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Optional
+
+from check_cert_validity.record import Record
 
 if TYPE_CHECKING:  # only for annotations: keeps the protocol table light to import
     from check_cert_validity.starttls.dialogue import Dialogue
@@ -69,14 +70,19 @@ def run_postgres(d: Dialogue, _domain: str) -> None:
         d.fail(f"unexpected answer to SSLRequest: {answer!r}")
 
 
-@dataclass(frozen=True)
-class MysqlGreeting:
+class MysqlGreeting(Record):
     """What the server's first packet says."""
 
+    __slots__ = ("error", "sequence", "ssl", "version")
     sequence: int
     ssl: bool
     version: bytes
-    error: Optional[bytes] = None
+    error: Optional[bytes]
+
+    def __init__(
+        self, sequence: int, ssl: bool, version: bytes, error: Optional[bytes] = None
+    ) -> None:
+        self._set(sequence=sequence, ssl=ssl, version=version, error=error)
 
 
 def mysql_packet(buffer: bytes) -> Optional[tuple[tuple[int, bytes], int]]:

@@ -8,8 +8,9 @@ Disconnection (messageID 0); either way its diagnosticMessage is quoted.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Optional
+
+from check_cert_validity.record import Record
 
 if TYPE_CHECKING:  # only for annotations: keeps the protocol table light to import
     from check_cert_validity.starttls.dialogue import Dialogue
@@ -68,13 +69,16 @@ def read_tlv(data: bytes, pos: int) -> Optional[tuple[int, int, int]]:
     return tag, start, start + length
 
 
-@dataclass(frozen=True)
-class LdapResult:
+class LdapResult(Record):
     """The parts of an ExtendedResponse we judge and quote."""
 
+    __slots__ = ("code", "diagnostic", "message_id")
     message_id: int
     code: int
     diagnostic: bytes
+
+    def __init__(self, message_id: int, code: int, diagnostic: bytes) -> None:
+        self._set(message_id=message_id, code=code, diagnostic=diagnostic)
 
     def describe(self) -> bytes:
         """resultCode with its name, and the server's diagnostic message."""

@@ -14,8 +14,9 @@ functions hold the conversation, each as the RFC describes it:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Optional
+
+from check_cert_validity.record import Record
 
 if TYPE_CHECKING:  # only for annotations: keeps the protocol table light to import
     from check_cert_validity.starttls.dialogue import Dialogue
@@ -27,12 +28,15 @@ HELO_NAME = b"check-cert-validity.invalid"
 IMAP_TAG = b"a1"
 
 
-@dataclass(frozen=True)
-class NumericReply:
+class NumericReply(Record):
     """An SMTP/FTP/NNTP-style reply: a 3-digit code (0 if none) and its raw lines."""
 
+    __slots__ = ("code", "text")
     code: int
     text: bytes
+
+    def __init__(self, code: int, text: bytes) -> None:
+        self._set(code=code, text=text)
 
 
 def line(buffer: bytes) -> Optional[tuple[bytes, int]]:
