@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import glob
 import os
+import pwd
 import shutil
 import socket
 import subprocess
@@ -80,10 +81,25 @@ def _serving(started: tuple[int, subprocess.Popen, str]) -> Iterator[int]:
     shutil.rmtree(directory, ignore_errors=True)
 
 
-def _spawn(argv: Sequence[str], log: str) -> subprocess.Popen:
+def _spawn(argv: Sequence[str], log: str, user: Optional[str] = None) -> subprocess.Popen:
+    """Start ``argv`` logging to ``log``; with ``user``, as that user when we are root.
+
+    ``user`` switches in the child itself: unlike runuser (``_as``), no wrapper
+    process that waits two seconds after forwarding SIGTERM to the daemon.
+    """
+    uid = gid = groups = None
+    if user and os.geteuid() == 0:
+        entry = pwd.getpwnam(user)
+        uid, gid, groups = entry.pw_uid, entry.pw_gid, os.getgrouplist(user, entry.pw_gid)
     with open(log, "ab") as out:
         return subprocess.Popen(
-            argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            user=uid,
+            group=gid,
+            extra_groups=groups,
         )
 
 
@@ -143,10 +159,10 @@ def start_postgres(pki: Pki, ssl: bool) -> tuple[int, subprocess.Popen, str]:
         "ssl_key_file": os.path.join(directory, "server.key"),
         "fsync": "off",
     }
-    argv = [*_as("postgres"), postgres, "-D", data]
+    argv = [postgres, "-D", data]
     for key, value in settings.items():
         argv += ["-c", f"{key}={value}"]
-    proc = _spawn(argv, log)
+    proc = _spawn(argv, log, user="postgres")
     wait_for_port(port, proc, log)
     return port, proc, directory
 
@@ -338,3 +354,210 @@ def postfix(pki: Pki) -> Iterator[int]:
     finally:
         subprocess.run([binary, "-c", conf, "stop"], check=False, capture_output=True)
         shutil.rmtree(directory, ignore_errors=True)
+
+
+def _prepare(what: str, argv: Sequence[str], log: str) -> None:
+    """Run a bounded setup step (initialising a datadir); fail with its output."""
+    with open(log, "ab") as out:
+        try:
+            done = subprocess.run(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                timeout=STARTUP_SECONDS,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            done = None
+    if done is None or done.returncode != 0:
+        tail = open(log, errors="replace").read()[-2000:]
+        pytest.fail(f"{what} failed or timed out:\n{tail}")
+
+
+def _mariadbd() -> str:
+    return _need(shutil.which("mariadbd") or "/usr/sbin/mariadbd", "mariadb-server")
+
+
+def mariadb_greeting_version() -> str:
+    """The version the started MariaDB server puts in its greeting packet.
+
+    ``mariadbd --version`` says ``... Ver 10.11.19-MariaDB-0+deb12u1 for ...``;
+    MariaDB 10 prefixes its greeting's version with ``5.5.5-`` (a replication
+    hack, dropped in 11.0: MDEV-28910).
+    """
+    out = subprocess.run([_mariadbd(), "--version"], capture_output=True, text=True, check=True)
+    words = out.stdout.split()
+    version = words[words.index("Ver") + 1]
+    return f"5.5.5-{version}" if version.startswith("10.") else version
+
+
+def start_mariadb(pki: Pki, ssl: bool) -> tuple[int, subprocess.Popen, str]:
+    """``mariadbd`` on a private datadir as the mysql user; no grant tables, no defaults files."""
+    mariadbd = _mariadbd()
+    install = _need(
+        shutil.which("mariadb-install-db") or shutil.which("mysql_install_db"), "mariadb-server"
+    )
+    directory = _workdir("mariadb")
+    if os.geteuid() == 0:
+        shutil.chown(directory, "mysql")
+    data = os.path.join(directory, "data")
+    log = os.path.join(directory, "mariadb.log")
+    # --no-defaults first: nothing from /etc/mysql, and /var/lib/mysql is never touched
+    common = ["--no-defaults", f"--datadir={data}", "--innodb-log-file-size=4M"]
+    _prepare(
+        "mariadb-install-db",
+        [
+            *_as("mysql"),
+            install,
+            *common,
+            "--auth-root-authentication-method=normal",
+            "--skip-test-db",
+            "--skip-name-resolve",
+        ],
+        log,
+    )
+    port = free_port()
+    argv = [
+        mariadbd,
+        *common,
+        f"--socket={directory}/mariadb.sock",
+        f"--pid-file={directory}/mariadb.pid",
+        f"--tmpdir={directory}",
+        f"--port={port}",
+        "--bind-address=127.0.0.1",
+        "--skip-grant-tables",
+        "--skip-name-resolve",
+    ]
+    argv += [f"--ssl-cert={pki.cert}", f"--ssl-key={pki.key}"] if ssl else ["--skip-ssl"]
+    proc = _spawn(argv, log, user="mysql")  # it logs to stderr (no --log-error)
+    wait_for_port(port, proc, log)
+    return port, proc, directory
+
+
+@pytest.fixture(scope="module")
+def mariadb(pki: Pki) -> Iterator[int]:
+    yield from _serving(start_mariadb(pki, ssl=True))
+
+
+@pytest.fixture(scope="module")
+def mariadb_without_ssl(pki: Pki) -> Iterator[int]:
+    yield from _serving(start_mariadb(pki, ssl=False))
+
+
+VSFTPD_CONF = """\
+listen=YES
+listen_ipv6=NO
+listen_address=127.0.0.1
+listen_port={port}
+background=NO
+ftpd_banner=ccv test FTP
+anonymous_enable=YES
+local_enable=NO
+write_enable=NO
+anon_root={d}/empty
+secure_chroot_dir={d}/empty
+ssl_enable={ssl}
+rsa_cert_file={cert}
+rsa_private_key_file={key}
+"""
+
+
+def start_vsftpd(pki: Pki, ssl: bool) -> tuple[int, subprocess.Popen, str]:
+    """vsftpd standalone in the foreground; anonymous only (the plugin never logs in)."""
+    binary = _need(shutil.which("vsftpd") or "/usr/sbin/vsftpd", "vsftpd")
+    if os.geteuid() != 0:
+        pytest.skip("vsftpd must be started as root")
+    directory = _workdir("vsftpd")
+    os.makedirs(os.path.join(directory, "empty"), mode=0o755)
+    port = free_port()
+    config = os.path.join(directory, "vsftpd.conf")  # vsftpd wants it owned by root
+    with open(config, "w") as handle:
+        handle.write(
+            VSFTPD_CONF.format(
+                d=directory, port=port, ssl="YES" if ssl else "NO", cert=pki.cert, key=pki.key
+            )
+        )
+    log = os.path.join(directory, "vsftpd.log")
+    with open(log, "ab") as out:
+        # vsftpd writes its startup errors ("500 OOPS: ...") to fd 0, the inetd socket
+        proc = subprocess.Popen([binary, config], stdin=out, stdout=out, stderr=subprocess.STDOUT)
+    wait_for_port(port, proc, log)
+    return port, proc, directory
+
+
+@pytest.fixture(scope="module")
+def vsftpd(pki: Pki) -> Iterator[int]:
+    yield from _serving(start_vsftpd(pki, ssl=True))
+
+
+@pytest.fixture(scope="module")
+def vsftpd_without_ssl(pki: Pki) -> Iterator[int]:
+    yield from _serving(start_vsftpd(pki, ssl=False))
+
+
+# The XMPP domain the tests address (the plugin sends --sni, else -H, as the stream's 'to').
+XMPP_DOMAIN = "xmpp.check-cert-validity.test"
+
+PROSODY_CONF = """\
+daemonize = false
+certificates = "{certs}"
+pidfile = "{d}/prosody.pid"
+data_path = "{d}/data"
+log = {{ info = "*console" }}
+interfaces = {{ "127.0.0.1" }}
+local_interfaces = {{ "127.0.0.1" }}
+c2s_ports = {{ {port} }}
+c2s_direct_tls_ports = {{}}
+s2s_ports = {{}}
+s2s_direct_tls_ports = {{}}
+component_ports = {{}}
+http_ports = {{}}
+https_ports = {{}}
+modules_enabled = {{ {modules} }}
+modules_disabled = {{ "s2s", "posix" }}
+storage = "memory"
+authentication = "anonymous"
+c2s_require_encryption = {tls}
+{ssl}
+VirtualHost "{domain}"
+"""
+
+
+def start_prosody(pki: Pki, tls: bool) -> tuple[int, subprocess.Popen, str]:
+    """Prosody's client port only (no s2s, no HTTP), logging to its stdout."""
+    binary = _need(shutil.which("prosody") or "/usr/bin/prosody", "prosody")
+    directory = _workdir("prosody")
+    os.makedirs(os.path.join(directory, "data"), mode=0o755)
+    if os.geteuid() == 0:
+        for path in (directory, os.path.join(directory, "data")):
+            shutil.chown(path, "prosody")
+    port = free_port()
+    config = os.path.join(directory, "prosody.cfg.lua")
+    with open(config, "w") as handle:
+        handle.write(
+            PROSODY_CONF.format(
+                d=directory,
+                port=port,
+                modules='"tls", "saslauth"' if tls else '"saslauth"',
+                tls="true" if tls else "false",
+                ssl=f'ssl = {{ certificate = "{pki.cert}", key = "{pki.key}" }}' if tls else "",
+                domain=XMPP_DOMAIN,
+                certs=pki.directory,
+            )
+        )
+    log = os.path.join(directory, "prosody.log")
+    # prosody itself never leaves root (only prosodyctl does): _spawn switches
+    proc = _spawn([binary, "-F", "--config", config], log, user="prosody")
+    wait_for_port(port, proc, log)
+    return port, proc, directory
+
+
+@pytest.fixture(scope="module")
+def prosody(pki: Pki) -> Iterator[int]:
+    yield from _serving(start_prosody(pki, tls=True))
+
+
+@pytest.fixture(scope="module")
+def prosody_without_tls(pki: Pki) -> Iterator[int]:
+    yield from _serving(start_prosody(pki, tls=False))

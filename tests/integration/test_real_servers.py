@@ -1,17 +1,22 @@
 """The installed plugin against real servers from Debian's packages.
 
 PostgreSQL (SSLRequest), OpenLDAP slapd (StartTLS extended operation),
-Dovecot (IMAP, POP3, LMTP, ManageSieve) and Postfix (SMTP), each started by a
-fixture on a free loopback port. Whole status lines are asserted; each
-protocol also has a negative control, and PostgreSQL and slapd a real
-refusal (TLS switched off).
+Dovecot (IMAP, POP3, LMTP, ManageSieve), Postfix (SMTP), MariaDB (MySQL
+protocol SSL request), vsftpd (FTP AUTH TLS) and Prosody (XMPP STARTTLS),
+each started by a fixture on a free loopback port. Whole status lines are
+asserted; each protocol also has a negative control, and PostgreSQL, slapd,
+MariaDB, vsftpd and Prosody a real refusal (TLS switched off).
+
+MariaDB, vsftpd and Prosody were added and tested against Debian 12's
+mariadb-server 1:10.11.19-0+deb12u1, vsftpd 3.0.3-13+b2 and prosody
+0.12.3-1+deb12u1.
 """
 
 from __future__ import annotations
 
 import pytest
 
-from .conftest import postgres_major
+from .conftest import XMPP_DOMAIN, mariadb_greeting_version, postgres_major
 from conftest import NOW_ARG, run_plugin
 
 pytestmark = pytest.mark.integration
@@ -100,3 +105,64 @@ def test_postfix_smtp(postfix: int) -> None:
         f"CERT_VALIDITY CRITICAL - 127.0.0.1:{postfix}: not a TLS server "
         "(it sent '220 mx.check-cert-validity.test ESMTP')",
     )
+
+
+def test_mariadb_mysql(mariadb: int) -> None:
+    assert check(mariadb, "--starttls", "mysql") == (0, ok_line(mariadb))
+    # negative control: the server speaks first, a greeting packet, not TLS
+    code, line = check(mariadb)
+    assert code == 2 and "not a TLS server" in line
+
+
+def test_mariadb_with_ssl_off_refuses(mariadb_without_ssl: int) -> None:
+    assert check(mariadb_without_ssl, "-P", "mysql") == (
+        2,
+        f"CERT_VALIDITY CRITICAL - 127.0.0.1:{mariadb_without_ssl}: MySQL server refused SSL: "
+        f"'server {mariadb_greeting_version()} does not offer CLIENT_SSL'",
+    )
+
+
+def test_vsftpd_ftp(vsftpd: int) -> None:
+    assert check(vsftpd, "--starttls", "ftp") == (0, ok_line(vsftpd))
+    assert check(vsftpd) == (
+        2,
+        f"CERT_VALIDITY CRITICAL - 127.0.0.1:{vsftpd}: not a TLS server "
+        "(it sent '220 ccv test FTP')",
+    )
+
+
+def test_vsftpd_with_ssl_off_refuses(vsftpd_without_ssl: int) -> None:
+    assert check(vsftpd_without_ssl, "-P", "ftp") == (
+        2,
+        f"CERT_VALIDITY CRITICAL - 127.0.0.1:{vsftpd_without_ssl}: FTP server refused AUTH TLS: "
+        "'530 Please login with USER and PASS.'",
+    )
+
+
+def test_prosody_xmpp(prosody: int) -> None:
+    # the stream's 'to' is --sni (else -H): it must name the VirtualHost
+    assert check(prosody, "-P", "xmpp", "--sni", XMPP_DOMAIN) == (0, ok_line(prosody))
+    code, line = check(prosody)
+    assert code == 2 and "not a TLS server" in line
+
+
+def test_prosody_unknown_domain_refuses(prosody: int) -> None:
+    # -H 127.0.0.1 alone addresses the stream to 127.0.0.1: no such host here.
+    # Prosody's stream attributes come in no fixed order (and with a random
+    # id), so the quoted tail is matched in part.
+    code, line = check(prosody, "-P", "xmpp")
+    assert code == 2
+    assert line.startswith(
+        f"CERT_VALIDITY CRITICAL - 127.0.0.1:{prosody}: XMPP server refused the stream: '"
+    )
+    assert "<stream:error><host-unknown xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>" in line
+
+
+def test_prosody_without_tls_refuses(prosody_without_tls: int) -> None:
+    code, line = check(prosody_without_tls, "-P", "xmpp", "--sni", XMPP_DOMAIN)
+    assert code == 2
+    assert line.startswith(
+        f"CERT_VALIDITY CRITICAL - 127.0.0.1:{prosody_without_tls}: XMPP server refused "
+        "STARTTLS (not among the stream features): '"
+    )
+    assert "<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>" in line
