@@ -14,18 +14,14 @@ from __future__ import annotations
 
 import sys
 
-from check_cert_validity import __version__
-from check_cert_validity.durations import DurationError, parse_duration
+from check_cert_validity import __version__, converters
 from check_cert_validity.output import status_line
 from check_cert_validity.record import Record
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up time)
 if TYPE_CHECKING:
     import argparse
-    from datetime import datetime
     from typing import Callable, NoReturn, Optional, Union
-
-    from check_cert_validity.thresholds import TimeRange
 
     Lazy = Union[str, Callable[[], str]]
 
@@ -52,106 +48,6 @@ class HelpOrVersionShown(Exception):
     """``--help``/``--version`` printed their text; exit UNKNOWN."""
 
 
-def _invalid(message: str) -> Exception:
-    """What a converter raises: argparse words it as "argument -x: message"."""
-    import argparse
-
-    return argparse.ArgumentTypeError(message)
-
-
-def _duration(text: str) -> float:
-    try:
-        return parse_duration(text)
-    except DurationError as exc:
-        raise _invalid(str(exc)) from None
-
-
-def _range(text: str) -> TimeRange:
-    from check_cert_validity.thresholds import ThresholdError, TimeRange
-
-    try:
-        return TimeRange.parse(text)
-    except ThresholdError as exc:
-        raise _invalid(str(exc)) from None
-
-
-def _port(text: str) -> int:
-    try:
-        port = int(text)
-    except ValueError:
-        raise _invalid(f"invalid port {text!r}: not a number") from None
-    if not 1 <= port <= 65535:
-        raise _invalid(f"invalid port {text!r}: must be 1 to 65535")
-    return port
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise _invalid(f"invalid timeout {text!r}: not a number") from None
-    if not 0 < value <= 3600:
-        raise _invalid(f"invalid timeout {text!r}: must be above 0 and at most 3600 seconds")
-    return value
-
-
-def _dns_name(text: str, what: str) -> None:
-    # socket and pyOpenSSL encode names with IDNA; a name it rejects (an empty
-    # or over-long label: "a..b") would otherwise surface as an internal error.
-    if text.isascii():  # the same rule without loading the idna codec (start-up time)
-        labels = text[:-1].split(".") if text.endswith(".") else text.split(".")
-        if all(0 < len(label) < 64 for label in labels):
-            return
-        raise _invalid(f"invalid {what} {text!r}: label empty or too long")
-    try:
-        text.encode("idna")
-    except UnicodeError as exc:
-        reason = str(exc).rsplit("(UnicodeError: ", 1)[-1].rstrip(")")
-        raise _invalid(f"invalid {what} {text!r}: {reason}") from None
-
-
-def _host(text: str) -> str:
-    host = text.strip()
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1].strip()
-    if not host:
-        raise _invalid("the host must not be empty")
-    from check_cert_validity.addresses import ip_literal
-
-    if ip_literal(host) is None:
-        _dns_name(host, "host name")
-    return host
-
-
-def _server_name(text: str) -> str:
-    name = text.strip()
-    if not name:
-        raise _invalid("the server name must not be empty (--no-sni sends none)")
-    _dns_name(name, "server name")
-    return name
-
-
-def _instant(text: str) -> datetime:
-    from datetime import datetime, timezone
-
-    try:
-        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise _invalid(f"invalid time {text!r}: use ISO 8601, e.g. 2026-12-24T09:00Z") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc)
-
-
-def _statsd_address(text: str) -> tuple[str, int]:
-    from check_cert_validity.statsd import parse_address
-
-    try:
-        return parse_address(text)
-    except ValueError as exc:
-        raise _invalid(str(exc)) from None
-
-
 def _starttls_help() -> str:
     from check_cert_validity.starttls import PROTOCOLS
 
@@ -171,6 +67,8 @@ def _starttls_names() -> tuple[str, ...]:
 class Option(Record):
     """One option. ``kind``: value, flag (store_true), const, count or version.
 
+    ``convert`` turns a value's text into the value (``converters``);
+    ``const`` is what a const option stores, or the version text.
     ``help`` and ``choices`` may be functions, called only when a parser is
     built or the option is given (the STARTTLS table loads on demand).
     ``exclusive`` names a mutually exclusive group within the section.
@@ -271,18 +169,18 @@ SECTIONS: tuple[tuple[Optional[str], tuple[Option, ...]], ...] = (
                 "-H",
                 "--host",
                 "--hostname",  # the guidelines' reserved long name for -H
-                convert=_host,
+                convert=converters.host,
                 help="host name, IPv4 or IPv6 address to connect to",
             ),
             Option(
                 "-p",
                 "--port",
-                convert=_port,
+                convert=converters.port,
                 help="TCP port (default: 443, or the --starttls protocol's)",
             ),
             Option(
                 "--sni",
-                convert=_server_name,
+                convert=converters.server_name,
                 metavar="NAME",
                 help="server name to send (default: the host when it is a DNS name)",
                 exclusive="sni",
@@ -310,7 +208,7 @@ SECTIONS: tuple[tuple[Optional[str], tuple[Option, ...]], ...] = (
             Option(
                 "-t",
                 "--timeout",
-                convert=_seconds,
+                convert=converters.seconds,
                 default=10.0,
                 metavar="SECONDS",
                 help="one deadline for resolving, connecting and the handshake "
@@ -336,7 +234,7 @@ SECTIONS: tuple[tuple[Optional[str], tuple[Option, ...]], ...] = (
             ),
             Option(
                 "--resolve",
-                convert=_host,
+                convert=converters.host,
                 metavar="ADDRESS",
                 help="connect to this address instead of resolving -H; -H stays the name "
                 "sent as SNI and shown (one node behind a load balancer)",
@@ -356,21 +254,21 @@ SECTIONS: tuple[tuple[Optional[str], tuple[Option, ...]], ...] = (
         (
             Option(
                 "--validity",
-                convert=_duration,
+                convert=converters.duration,
                 metavar="V",
                 help="lifetime the rotation system issues "
                 "(default: the certificate's own lifetime)",
             ),
             Option(
                 "--rotation",
-                convert=_duration,
+                convert=converters.duration,
                 metavar="R",
                 help="how often a fresh certificate is deployed (default: 2/3 of V)",
             ),
             Option(
                 "-w",
                 "--warning",
-                convert=_range,
+                convert=converters.time_range,
                 metavar="RANGE",
                 help="Nagios range over time left (days; units allowed, e.g. 8h:), "
                 "replaces the computed WARNING bound",
@@ -378,14 +276,14 @@ SECTIONS: tuple[tuple[Optional[str], tuple[Option, ...]], ...] = (
             Option(
                 "-c",
                 "--critical",
-                convert=_range,
+                convert=converters.time_range,
                 metavar="RANGE",
                 help="Nagios range over time left (days; units allowed, e.g. 4h:), "
                 "replaces the computed CRITICAL bound",
             ),
             Option(
                 "--now",
-                convert=_instant,
+                convert=converters.instant,
                 metavar="TIME",
                 help="judge as of this ISO 8601 instant instead of the clock "
                 "(what will this look like next week?)",
@@ -436,7 +334,7 @@ SECTIONS: tuple[tuple[Optional[str], tuple[Option, ...]], ...] = (
             ),
             Option(
                 "--statsd",
-                convert=_statsd_address,
+                convert=converters.statsd_address,
                 metavar="HOST:PORT",
                 help="also send the gauges as StatsD UDP datagrams (fire-and-forget; "
                 "port default 8125)",
