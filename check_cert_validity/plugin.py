@@ -22,6 +22,8 @@ if TYPE_CHECKING:  # transport imports OpenSSL.SSL: a file check must not pay fo
     from check_cert_validity.transport import Fetched
 
 NAGIOS_STATES = {0: Ok, 1: Warn, 2: Critical, 3: Unknown}
+# The context of the --chain metrics (plugin_chain.py), whose values are ChainElements.
+CHAIN = "chain"
 
 
 def certificate_metrics(
@@ -205,7 +207,7 @@ def _expiry(result: nagiosplugin.Result) -> float:
     metric = result.metric
     if metric is None:
         return float("inf")
-    value = metric.value.facts if metric.context == "chain" else metric.value  # ChainElement
+    value = metric.value.facts if metric.context == CHAIN else metric.value
     return value.not_after.timestamp() if isinstance(value, CertFacts) else float("inf")
 
 
@@ -270,7 +272,7 @@ def judged_certificates(check: nagiosplugin.Check) -> list[tuple[int, CertFacts,
         if isinstance(metric.value, CertFacts) and isinstance(metric.contextobj, ValidityContext):
             bounds = metric.contextobj.bounds
             found.append((0, metric.value, bounds))
-        elif metric.context == "chain":  # a ChainElement
+        elif metric.context == CHAIN:
             found.append((metric.value.position, metric.value.facts, None))
     return sorted(
         ((pos, facts, b if pos == 0 else bounds) for pos, facts, b in found),

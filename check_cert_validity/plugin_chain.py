@@ -14,7 +14,7 @@ from nagiosplugin.state import Unknown
 
 from check_cert_validity import chain
 from check_cert_validity.certinfo import CertFacts
-from check_cert_validity.plugin import NAGIOS_STATES
+from check_cert_validity.plugin import CHAIN, NAGIOS_STATES
 from check_cert_validity.thresholds import Bounds, Policy, ThresholdError
 
 if TYPE_CHECKING:
@@ -25,7 +25,7 @@ def chain_metrics(leaf: CertFacts, above: Sequence[x509.Certificate]) -> list[na
     """One ``chain`` metric per certificate above the leaf, named by position."""
     rest = [CertFacts.from_certificate(cert) for cert in above]
     return [
-        nagiosplugin.Metric(chain.perf_label(element.position), element, context="chain")
+        nagiosplugin.Metric(chain.perf_label(element.position), element, context=CHAIN)
         for element in chain.elements(leaf, rest)
     ]
 
@@ -34,7 +34,7 @@ class ChainContext(nagiosplugin.Context):
     """Judges a certificate above the leaf by the leaf's lower bounds (``--chain``)."""
 
     def __init__(self, policy: Policy, now: datetime, label: str) -> None:
-        super().__init__("chain")
+        super().__init__(CHAIN)
         self.policy = policy
         self.now = now
         self.label = label
