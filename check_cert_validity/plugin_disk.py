@@ -12,7 +12,7 @@ from typing import Callable, Optional
 import nagiosplugin
 from nagiosplugin.state import Unknown
 
-from check_cert_validity import certfile, plugin, plugin_chain, uptake
+from check_cert_validity import certfile, plugin, uptake
 from check_cert_validity.certfile import CertBundle, CertFileError
 from check_cert_validity.certinfo import CertFacts, clean, utc_minute
 from check_cert_validity.plugin import NAGIOS_STATES, certificate_metrics, chain_lines
@@ -151,13 +151,16 @@ class UptakeContext(nagiosplugin.Context):
         ]
 
 
-def contexts(policy: Policy, now: datetime, label: str, absent_state: int) -> list[object]:
-    """The contexts for --chain, --file and --expect-file results."""
-    return [
-        plugin_chain.ChainContext(policy, now, label),
-        FileContext(absent_state),
-        UptakeContext(policy, now, label),
-    ]
+def contexts(
+    policy: Policy, now: datetime, label: str, absent_state: int, whole_chain: bool
+) -> list[object]:
+    """The contexts for --file and --expect-file results, and --chain's when given."""
+    found: list[object] = [FileContext(absent_state), UptakeContext(policy, now, label)]
+    if whole_chain:  # the chain glue loads only for --chain
+        from check_cert_validity import plugin_chain
+
+        found.append(plugin_chain.ChainContext(policy, now, label))
+    return found
 
 
 def file_check(
@@ -169,6 +172,6 @@ def file_check(
         CertificateFile(lambda: certfile.load(path), path, whole_chain=whole_chain),
         plugin.ValidityContext(policy, now, label),
         plugin.CertSummary(verbose, now),
-        *contexts(policy, now, label, absent_state),
+        *contexts(policy, now, label, absent_state, whole_chain),
         name="CERT_VALIDITY",
     )

@@ -102,7 +102,8 @@ def _disk_contexts(args: Arguments, policy: Policy, now: datetime, label: str) -
     if args.expect_file:
         from check_cert_validity import plugin_disk
 
-        return plugin_disk.contexts(policy, now, label, STATES[args.unreachable_state])
+        absent = STATES[args.unreachable_state]
+        return plugin_disk.contexts(policy, now, label, absent, args.chain)
     if args.chain:
         from check_cert_validity import plugin_chain
 

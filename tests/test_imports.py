@@ -19,7 +19,7 @@ with contextlib.redirect_stdout(io.StringIO()):
     main(sys.argv[1:])
 roots = ("OpenSSL", "cryptography", "nagiosplugin", "typing", "dataclasses", "argparse")
 print(" ".join(sorted({m.split(".")[0] for m in sys.modules if m.split(".")[0] in roots}
-                       | ({"OpenSSL.SSL"} & set(sys.modules)))))
+                       | ({"OpenSSL.SSL", "check_cert_validity.plugin_chain"} & set(sys.modules)))))
 """
 
 
@@ -54,6 +54,8 @@ def test_file_check_does_not_load_the_tls_library(tmp_path: Path) -> None:
     assert "cryptography" in found and "nagiosplugin" in found  # it did judge the file
     assert "OpenSSL.SSL" not in found
     assert "argparse" not in found
+    assert "check_cert_validity.plugin_chain" not in found  # no --chain, no chain glue
+    assert "check_cert_validity.plugin_chain" in loaded("--file", str(pem), "--chain")
     assert "dataclasses" not in found  # values are Records: nothing compiled at run time
 
 
