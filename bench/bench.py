@@ -24,7 +24,7 @@ import statistics
 import subprocess
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from check_cert_validity.certfactory import Issued, issue
 from check_cert_validity.loopback import TLSServer
@@ -152,7 +152,7 @@ def main() -> int:
     )
     args = parser.parse_args()
     runs = 3 if args.quick else args.runs
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     plugin = plugin_command()
     has_chain = (
         "--chain"
@@ -217,7 +217,7 @@ def main() -> int:
                 counted[name] = instructions(commands[name])
 
     print(
-        f"# {runs} interleaved runs, {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, "
+        f"# {runs} interleaved runs, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
         f"{os.cpu_count()} CPUs, Python {sys.version.split()[0]}"
     )
     table(results)

@@ -11,8 +11,8 @@ import os
 import platform
 import socket
 import sys
+from collections.abc import Callable
 from datetime import timedelta
-from typing import Callable
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
 

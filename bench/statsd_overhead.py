@@ -16,13 +16,14 @@ import statistics
 import subprocess
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from check_cert_validity import gauges, statsd, udp
 from check_cert_validity.certfactory import issue
 from check_cert_validity.certinfo import CertFacts
+from check_cert_validity.judgement import Acquired, judge
 from check_cert_validity.loopback import TLSServer
-from check_cert_validity.thresholds import Bounds, Policy
+from check_cert_validity.thresholds import Policy
 
 
 def quiet_port() -> int:
@@ -32,24 +33,17 @@ def quiet_port() -> int:
 
 
 def in_process(runs: int) -> None:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     made = issue(not_before=now - timedelta(days=5), not_after=now + timedelta(days=25))
     facts = CertFacts.from_certificate(made.cert)
-    reading = gauges.Reading(
-        "db1.internal",
-        443,
-        None,
-        0,
-        now,
-        (gauges.CertReading(0, facts, Bounds.derive(Policy(), facts.lifetime)),),
-    )
+    judgement = judge(Acquired("db1.internal:443", (facts,)), Policy(), now)
     port = quiet_port()
     for host in ("127.0.0.1", "localhost"):
         times = []
         for _ in range(runs):
             start = time.perf_counter()
             sender = udp.Sender(host, port)
-            sender.send(statsd.datagrams(gauges.samples(reading)))
+            sender.send(statsd.datagrams(gauges.samples(judgement, "db1.internal", 443, None)))
             times.append(time.perf_counter() - start)
         print(
             f"in process, {host:>9}: median {statistics.median(times) * 1000:.3f} ms, "
@@ -59,7 +53,7 @@ def in_process(runs: int) -> None:
 
 def plugin_runs(runs: int) -> None:
     script = os.path.join(os.path.dirname(sys.executable), "check_cert_validity")
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     made = issue(not_before=now - timedelta(days=5), not_after=now + timedelta(days=25))
     with TLSServer([made]) as server:
         base = [script, "-H", "127.0.0.1", "-p", str(server.port)]

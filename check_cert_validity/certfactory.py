@@ -7,16 +7,16 @@ Not used by the check itself. Keys: ``ec256`` (default), ``ec384``,
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Optional, Sequence, Union
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-PrivateKey = Union[ec.EllipticCurvePrivateKey, rsa.RSAPrivateKey, ed25519.Ed25519PrivateKey]
+PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
 
 
 def new_key(kind: str = "ec256") -> PrivateKey:
@@ -63,14 +63,14 @@ def issue(
     *,
     not_before: datetime,
     not_after: datetime,
-    common_name: Optional[str] = "localhost",
+    common_name: str | None = "localhost",
     sans: Sequence[str] = ("localhost", "127.0.0.1", "::1"),
-    issuer: Optional[Issued] = None,
+    issuer: Issued | None = None,
     ca: bool = False,
     key: str = "ec256",
-    serial: Optional[int] = None,
+    serial: int | None = None,
     sha1: bool = False,
-    subject: Optional[x509.Name] = None,
+    subject: x509.Name | None = None,
 ) -> Issued:
     """Issue a certificate; self-signed when ``issuer`` is None."""
     private = new_key(key)

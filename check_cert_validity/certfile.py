@@ -23,11 +23,11 @@ import errno
 import os
 import re
 import stat
+from dataclasses import dataclass
 
 from cryptography import x509
 
 from check_cert_validity.certinfo import clean, load_der
-from check_cert_validity.record import Record
 
 # Larger than any certificate bundle a service loads (Debian's whole CA
 # bundle is ~220 KiB); a bigger file is not a certificate file.
@@ -45,21 +45,13 @@ class CertFileError(Exception):
         self.cannot_look = cannot_look
 
 
-class CertBundle(Record):
+@dataclass(frozen=True, slots=True)
+class CertBundle:
     """What a certificate file holds: certificates (leaf first) and what was skipped."""
 
-    __slots__ = ("certificates", "encoding", "skipped")
     certificates: tuple[x509.Certificate, ...]
     encoding: str  # "PEM" or "DER"
-    skipped: tuple[str, ...]  # labels of PEM blocks that are not certificates
-
-    def __init__(
-        self,
-        certificates: tuple[x509.Certificate, ...],
-        encoding: str,
-        skipped: tuple[str, ...] = (),
-    ) -> None:
-        self._set(certificates=certificates, encoding=encoding, skipped=skipped)
+    skipped: tuple[str, ...] = ()  # labels of PEM blocks that are not certificates
 
 
 def parse(data: bytes) -> CertBundle:

@@ -8,14 +8,12 @@ free of ``|`` (the perfdata separator) and of control characters.
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Optional
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.x509.oid import NameOID
-
-from check_cert_validity.record import Record
 
 MAX_TEXT = 80
 
@@ -53,7 +51,7 @@ def load_der(der: bytes) -> x509.Certificate:
             raise ValueError(f"unknown X.509 version: {exc}") from None
 
 
-def _name(cert: x509.Certificate, which: str) -> Optional[x509.Name]:
+def _name(cert: x509.Certificate, which: str) -> x509.Name | None:
     """``cert.subject``/``cert.issuer``, or None when its strings are not decodable.
 
     cryptography parses names lazily and raises ValueError on first access
@@ -65,14 +63,14 @@ def _name(cert: x509.Certificate, which: str) -> Optional[x509.Name]:
         return None
 
 
-def _names(name: Optional[x509.Name], oid: x509.ObjectIdentifier) -> list[str]:
+def _names(name: x509.Name | None, oid: x509.ObjectIdentifier) -> list[str]:
     try:
         return [str(attr.value) for attr in name.get_attributes_for_oid(oid)] if name else []
     except (ValueError, UnicodeError):
         return []
 
 
-def _rfc4514(name: Optional[x509.Name]) -> str:
+def _rfc4514(name: x509.Name | None) -> str:
     try:
         return name.rfc4514_string() if name is not None else "<undecodable name>"
     except (ValueError, UnicodeError):
@@ -99,7 +97,8 @@ def _sans(cert: x509.Certificate) -> tuple[str, ...]:
     return tuple(names)
 
 
-class CertFacts(Record):
+@dataclass(frozen=True, slots=True)
+class CertFacts:
     """What the plugin reports about a certificate (text fields already cleaned)."""
 
     name: str
@@ -112,45 +111,6 @@ class CertFacts(Record):
     not_after: datetime
     self_issued: bool
     certificate: x509.Certificate
-
-    __slots__ = (
-        "certificate",
-        "issuer",
-        "name",
-        "not_after",
-        "not_before",
-        "sans",
-        "self_issued",
-        "serial",
-        "sha256",
-        "subject",
-    )
-
-    def __init__(
-        self,
-        name: str,
-        subject: str,
-        issuer: str,
-        sans: tuple[str, ...],
-        serial: str,
-        sha256: str,
-        not_before: datetime,
-        not_after: datetime,
-        self_issued: bool,
-        certificate: x509.Certificate,
-    ) -> None:
-        self._set(
-            name=name,
-            subject=subject,
-            issuer=issuer,
-            sans=sans,
-            serial=serial,
-            sha256=sha256,
-            not_before=not_before,
-            not_after=not_after,
-            self_issued=self_issued,
-            certificate=certificate,
-        )
 
     @classmethod
     def from_certificate(cls, cert: x509.Certificate) -> CertFacts:

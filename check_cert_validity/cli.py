@@ -1,7 +1,7 @@
 """Command line entry: ``main(argv=None)`` parses, cross-checks and runs a check.
 
-The options themselves live in ``options.py`` (``build_parser()``, re-exported
-here), reading them in ``arguments.py``; running a check lives in ``runner.py``.
+The options live in ``options.py`` (``build_parser()``, re-exported here);
+running a check lives in ``runner.py``.
 
 Exit codes follow the Monitoring Plugins guidelines: 0 OK, 1 WARNING,
 2 CRITICAL, 3 UNKNOWN (also for usage errors, ``--help`` and ``--version``).
@@ -16,63 +16,68 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, NoReturn
 
-from check_cert_validity.arguments import Arguments, parse_args
 from check_cert_validity.options import HelpOrVersionShown, UsageError, build_parser, usage_text
 from check_cert_validity.output import status_line
+from check_cert_validity.states import State
+from check_cert_validity.thresholds import Policy, ThresholdError
 
-# typing.TYPE_CHECKING without importing typing: a check imports no argparse,
-# --help, -V and --explain nothing beyond it and our small pure modules (issue 7).
-TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import NoReturn, Optional, Sequence
-
-    from check_cert_validity.thresholds import Policy
+    from argparse import Namespace
 
 # When the plugin started (the console script imports this module first):
 # the -t deadline counts from here, imports included.
 STARTED = time.monotonic()
-UNKNOWN = 3
 
 
 class Interrupted(Exception):
     """A signal (SIGTERM from a scheduler, SIGINT) asked us to stop."""
 
 
-def parse(argv: Optional[Sequence[str]]) -> tuple[Arguments, Policy]:
+def parse(argv: Sequence[str] | None) -> tuple[Namespace, Policy]:
     """Parse and cross-check the command line; raises UsageError."""
+    given = list(sys.argv[1:] if argv is None else argv)
     try:
-        args = parse_args(argv)
+        args = build_parser().parse_args(given)
     except UsageError as exc:
         # -4/-6 exist, so argparse reads "-1d" as an option, not a value, and
         # says only "expected one argument": name the real cause.
-        given = sys.argv[1:] if argv is None else argv
         if str(exc).endswith("expected one argument") and any(
-            len(a) > 1 and (a[1].isdigit() or a[1] == ".") and a[0] == "-" for a in given
+            len(a) > 1 and a[0] == "-" and (a[1].isdigit() or a[1] == ".") for a in given
         ):
             raise UsageError(f"{exc} (negative values are not allowed)") from None
         raise
     args.started = STARTED if argv is None else time.monotonic()
-    from check_cert_validity.thresholds import Policy, ThresholdError
-
     try:
-        policy = Policy(args.validity, args.rotation, args.warning, args.critical)
+        policy = Policy(
+            args.validity,
+            args.rotation,
+            args.warning,
+            args.critical,
+            whole_chain=args.chain,
+            unreachable=State.named(args.unreachable_state),
+        )
     except ThresholdError as exc:
         raise UsageError(str(exc)) from None
+    _cross_check(args)
+    return args, policy
+
+
+def _cross_check(args: Namespace) -> None:
+    """Combinations argparse cannot express."""
     if args.file and args.host:
         raise UsageError("--file checks a file, -H an endpoint: give one of them")
     if args.file:
-        given = [
-            flag
-            for flag, value in (
-                ("--starttls", args.starttls),
-                ("--resolve", args.resolve),
-                ("--client-cert", args.client_cert),
-                ("--sni", args.sni),
-                ("--no-sni", args.no_sni),
-            )
-            if value
-        ]
+        endpoint_only = {
+            "--starttls": args.starttls,
+            "--resolve": args.resolve,
+            "--client-cert": args.client_cert,
+            "--sni": args.sni,
+            "--no-sni": args.no_sni,
+        }
+        given = [flag for flag, value in endpoint_only.items() if value]
         if given:
             raise UsageError(f"{', '.join(given)} only apply to an endpoint (-H), not to --file")
     if args.expect_file and not args.host:
@@ -83,15 +88,12 @@ def parse(argv: Optional[Sequence[str]]) -> tuple[Arguments, Policy]:
         raise UsageError("--explain needs --validity (and optionally --rotation)")
     if args.client_key and not args.client_cert:
         raise UsageError("--client-key needs --client-cert")
-    return args, policy
 
 
 def explain(policy: Policy) -> str:
     """The --explain text."""
-    from check_cert_validity.thresholds import Bounds
-
     assert policy.validity is not None
-    return "\n".join(Bounds.derive(policy, policy.validity).explain()) + "\n"
+    return "\n".join(policy.bounds(policy.validity).explain()) + "\n"
 
 
 def _on_signal(signum: int, _frame: object) -> NoReturn:
@@ -104,14 +106,14 @@ def console_main() -> int:
     A check lives a fraction of a second and leaves a few hundred objects in
     reference cycles, so the cyclic garbage collector is switched off for the
     process: its passes over the freshly imported libraries cost about 4% of
-    a check's instructions (bench/bench.py; issue 7). Refcounting still frees
+    a check's instructions (bench/bench.py). Refcounting still frees
     everything else at once. ``main()`` alone leaves the collector alone.
     """
     gc.disable()
     return main()
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     """Run the plugin; print its output; return the exit code."""
     try:
         return _main(argv)
@@ -123,10 +125,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             os.dup2(devnull, sys.stdout.fileno())
         except (OSError, ValueError):
             pass
-        return UNKNOWN
+        return State.UNKNOWN
 
 
-def _main(argv: Optional[Sequence[str]]) -> int:
+def _main(argv: Sequence[str] | None) -> int:
     previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     verbose = 0
     try:
@@ -134,24 +136,23 @@ def _main(argv: Optional[Sequence[str]]) -> int:
             args, policy = parse(argv)
         except UsageError as exc:
             sys.stdout.write(usage_text(str(exc)))
-            return UNKNOWN
+            return State.UNKNOWN
         except HelpOrVersionShown:
-            return UNKNOWN
+            return State.UNKNOWN
         verbose = args.verbose
         if args.explain:
             sys.stdout.write(explain(policy))
-            return UNKNOWN
+            return State.UNKNOWN
         from check_cert_validity import runner
 
-        run = runner.run_file_check if args.file else runner.run_check
-        text, code = run(args, policy)
+        text, code = runner.run(args, policy)
         sys.stdout.write(text)
         return code
     except Interrupted as exc:
         sys.stdout.write(
             status_line("UNKNOWN", f"interrupted by {exc} before the check ended") + "\n"
         )
-        return UNKNOWN
+        return State.UNKNOWN
     except Exception as exc:  # noqa: BLE001 - our own bug: UNKNOWN, never a traceback
         sys.stdout.write(
             status_line("UNKNOWN", f"internal error: {type(exc).__name__}: {exc}") + "\n"
@@ -160,7 +161,7 @@ def _main(argv: Optional[Sequence[str]]) -> int:
             import traceback
 
             traceback.print_exc(file=sys.stderr)
-        return UNKNOWN
+        return State.UNKNOWN
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

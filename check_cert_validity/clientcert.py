@@ -8,28 +8,23 @@ failure.
 
 from __future__ import annotations
 
-from typing import Optional
+from dataclasses import dataclass
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
-
-from check_cert_validity.record import Record
 
 
 class ClientCertError(Exception):
     """The client certificate or key cannot be used (a usage error)."""
 
 
-class ClientIdentity(Record):
+@dataclass(frozen=True, slots=True)
+class ClientIdentity:
     """The certificate chain (leaf first) and private key to present."""
 
-    __slots__ = ("chain", "key")
     chain: tuple[x509.Certificate, ...]
     key: PrivateKeyTypes
-
-    def __init__(self, chain: tuple[x509.Certificate, ...], key: PrivateKeyTypes) -> None:
-        self._set(chain=chain, key=key)
 
 
 def _read(path: str, what: str) -> bytes:
@@ -40,7 +35,7 @@ def _read(path: str, what: str) -> bytes:
         raise ClientCertError(f"cannot read {what} {path!r}: {exc.strerror}") from None
 
 
-def load(cert_path: str, key_path: Optional[str]) -> ClientIdentity:
+def load(cert_path: str, key_path: str | None) -> ClientIdentity:
     """Load PEM files; the key may sit in the certificate file (``key_path`` None)."""
     cert_pem = _read(cert_path, "client certificate")
     try:

@@ -7,7 +7,8 @@ never changes it), the client identity is read from its files once.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable, Optional
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from check_cert_validity import transport
 from check_cert_validity.addresses import ip_literal
@@ -25,8 +26,8 @@ class PlanError(Exception):
 
 def plan(args: Arguments) -> tuple[transport.Endpoint, Callable[[], transport.Fetched]]:
     """The endpoint to check, and a callable that fetches its certificate."""
-    protocol: Optional[Protocol] = None
-    preamble: Optional[transport.Preamble] = None
+    protocol: Protocol | None = None
+    preamble: transport.Preamble | None = None
     if args.starttls:  # the STARTTLS table loads only when asked for
         from check_cert_validity import starttls
 
@@ -60,5 +61,5 @@ def plan(args: Arguments) -> tuple[transport.Endpoint, Callable[[], transport.Fe
     return endpoint, acquire
 
 
-def _name_or_none(host: str) -> Optional[str]:
+def _name_or_none(host: str) -> str | None:
     return None if ip_literal(host) else host

@@ -8,9 +8,11 @@ a value is refused.
 
 from __future__ import annotations
 
+from datetime import UTC
+from typing import TYPE_CHECKING
+
 from check_cert_validity.durations import DurationError, parse_duration
 
-TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up time)
 if TYPE_CHECKING:
     from datetime import datetime
 
@@ -104,15 +106,15 @@ def server_name(text: str) -> str:
 
 def instant(text: str) -> datetime:
     """``--now``: ISO 8601, UTC when no offset is given."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     try:
         moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
         raise invalid(f"invalid time {text!r}: use ISO 8601, e.g. 2026-12-24T09:00Z") from None
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
 
 
 def statsd_address(text: str) -> tuple[str, int]:

@@ -14,14 +14,14 @@ import os
 import shutil
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
-from typing import Optional, Sequence
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 
 from check_cert_validity.certfactory import issue
 from check_cert_validity.loopback import TLSServer
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     """Serve a demo certificate and check it (or keep serving with --serve)."""
     parser = argparse.ArgumentParser(prog="python -m check_cert_validity.demo")
     parser.add_argument("--age", default=5.0, type=float, help="certificate age in days")
@@ -29,7 +29,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--serve", action="store_true", help="keep serving until Ctrl-C")
     args = parser.parse_args(argv)
 
-    now = datetime.now(timezone.utc).replace(microsecond=0)
+    now = datetime.now(UTC).replace(microsecond=0)
     start = now - timedelta(days=args.age)
     ca = issue(
         common_name="Demo Internal CA",

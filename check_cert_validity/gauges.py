@@ -1,36 +1,32 @@
 """The check's numbers as gauges: one place that names them, for every metrics format.
 
-A ``Reading`` is what one run of the check found: the endpoint, the Nagios
-state (the exit code) and the certificates it read, each with its position
-in the chain (0 = the leaf) and the ``Bounds`` it was judged against.
-``samples()`` turns it into named, labelled values in base units (seconds),
-which ``openmetrics`` and ``statsd`` only format. Nothing is computed twice:
-the bounds come from ``thresholds.Bounds``, the times from ``CertFacts``.
+``samples()`` turns a ``Judgement`` into named, labelled values in base
+units (seconds), which ``openmetrics`` and ``statsd`` only format. Every
+series carries the endpoint's labels (``host``, ``port``, ``sni``; a file is
+its path and port 0); per-certificate series add the chain position (0 =
+the leaf), CN and serial. Nothing is computed here: the bounds are the
+judgement's, the times the certificate's.
 """
 
 from __future__ import annotations
 
-import math
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Optional
 
 from check_cert_validity.certinfo import CertFacts
-from check_cert_validity.record import Record
+from check_cert_validity.judgement import Judgement
 from check_cert_validity.thresholds import Bounds
 
 PREFIX = "cert_validity_"
 
 
-class Gauge(Record):
+@dataclass(frozen=True, slots=True)
+class Gauge:
     """A metric family: ``key`` is its name without the ``cert_validity_`` prefix."""
 
-    __slots__ = ("help", "key", "unit")
     key: str
     help: str
-    unit: str
-
-    def __init__(self, key: str, help: str, unit: str = "") -> None:
-        self._set(key=key, help=help, unit=unit)
+    unit: str = ""
 
     @property
     def name(self) -> str:
@@ -75,112 +71,63 @@ GAUGES = ENDPOINT_GAUGES + CERT_GAUGES
 Labels = tuple[tuple[str, str], ...]
 
 
-class CertReading(Record):
-    """One certificate the check read: its chain position and what it was judged against."""
-
-    __slots__ = ("bounds", "facts", "position")
-    position: int
-    facts: CertFacts
-    bounds: Optional[Bounds]
-
-    def __init__(self, position: int, facts: CertFacts, bounds: Optional[Bounds] = None) -> None:
-        self._set(position=position, facts=facts, bounds=bounds)
-
-
-class Reading(Record):
-    """What one run of the check found, as of ``now``."""
-
-    __slots__ = ("certificates", "host", "now", "port", "sni", "state")
-    host: str
-    port: int
-    sni: Optional[str]
-    state: int
-    now: datetime
-    certificates: tuple[CertReading, ...]
-
-    def __init__(
-        self,
-        host: str,
-        port: int,
-        sni: Optional[str],
-        state: int,
-        now: datetime,
-        certificates: tuple[CertReading, ...] = (),
-    ) -> None:
-        self._set(host=host, port=port, sni=sni, state=state, now=now, certificates=certificates)
-
-    @property
-    def probe_success(self) -> bool:
-        """True when the endpoint gave us a certificate."""
-        return bool(self.certificates)
-
-
-class Sample(Record):
+@dataclass(frozen=True, slots=True)
+class Sample:
     """One value of one gauge, with its labels in a fixed order."""
 
-    __slots__ = ("gauge", "labels", "value")
     gauge: Gauge
     labels: Labels
     value: float
-
-    def __init__(self, gauge: Gauge, labels: Labels, value: float) -> None:
-        self._set(gauge=gauge, labels=labels, value=value)
 
     def label(self, name: str) -> str:
         """The value of label ``name`` ("" when absent)."""
         return dict(self.labels).get(name, "")
 
 
-def critical_point(bounds: Bounds) -> Optional[float]:
-    """The time left below which it is CRITICAL, when one number says it."""
-    crit = bounds.critical_range()
-    if crit.inside or crit.end != math.inf or not math.isfinite(crit.start):
-        return None  # a -c range that is not "alert below N"
-    return crit.start
-
-
-def endpoint_labels(reading: Reading) -> Labels:
+def endpoint_labels(host: str, port: int, sni: str | None) -> Labels:
     """Labels every series of the endpoint carries."""
-    return (("host", reading.host), ("port", str(reading.port)), ("sni", reading.sni or ""))
+    return (("host", host), ("port", str(port)), ("sni", sni or ""))
 
 
-def cert_labels(reading: Reading, cert: CertReading) -> Labels:
+def cert_labels(endpoint: Labels, position: int, facts: CertFacts) -> Labels:
     """The endpoint's labels plus the certificate's chain position, CN and serial."""
-    return (
-        *endpoint_labels(reading),
-        ("position", str(cert.position)),
-        ("cn", cert.facts.name),
-        ("serial", cert.facts.serial),
-    )
+    return (*endpoint, ("position", str(position)), ("cn", facts.name), ("serial", facts.serial))
 
 
-def cert_values(cert: CertReading, now: datetime) -> dict[Gauge, float]:
+def cert_values(facts: CertFacts, bounds: Bounds | None, now: datetime) -> dict[Gauge, float]:
     """The per-certificate numbers, in seconds; bounds only where they are known."""
-    facts = cert.facts
     values = {
         TIME_LEFT: facts.time_left(now),
         LIFETIME: facts.lifetime,
         AGE: facts.age(now),
         NOT_AFTER: facts.not_after.timestamp(),
     }
-    if cert.bounds is not None:
-        values[EXPECTED_MIN] = cert.bounds.warn_below
-        values[EXPECTED_MAX] = cert.bounds.validity
-        point = critical_point(cert.bounds)
+    if bounds is not None:
+        values[EXPECTED_MIN] = bounds.warn_below
+        values[EXPECTED_MAX] = bounds.validity
+        point = bounds.critical_point()
         if point is not None:
             values[CRITICAL] = point
     return values
 
 
-def samples(reading: Reading) -> list[Sample]:
-    """All samples of a reading, grouped by gauge in ``GAUGES`` order."""
-    found: list[Sample] = [
-        Sample(PROBE_SUCCESS, endpoint_labels(reading), 1.0 if reading.probe_success else 0.0),
-        Sample(STATE, endpoint_labels(reading), float(reading.state)),
+def samples(judgement: Judgement, host: str, port: int, sni: str | None) -> list[Sample]:
+    """All samples of a judgement, grouped by gauge in ``GAUGES`` order.
+
+    Every judged certificate carries the bounds the check derived from the
+    leaf (the lower ones are what a certificate above the leaf is held to).
+    """
+    endpoint = endpoint_labels(host, port, sni)
+    found = [
+        Sample(PROBE_SUCCESS, endpoint, 1.0 if judgement.probe_success else 0.0),
+        Sample(STATE, endpoint, float(judgement.state)),
     ]
     per_cert = [
-        (cert_labels(reading, cert), cert_values(cert, reading.now))
-        for cert in reading.certificates
+        (
+            cert_labels(endpoint, cert.position, cert.facts),
+            cert_values(cert.facts, judgement.bounds, judgement.now),
+        )
+        for cert in judgement.certificates
     ]
     for gauge in CERT_GAUGES:
         found.extend(

@@ -11,7 +11,7 @@ import socket
 import ssl
 import tempfile
 import threading
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 from check_cert_validity.certfactory import Issued
 
@@ -36,11 +36,11 @@ class TLSServer:
         *,
         host: str = "127.0.0.1",
         require_client_cert: bool = False,
-        client_ca: Optional[Issued] = None,
-        max_version: Optional[ssl.TLSVersion] = None,
-        min_version: Optional[ssl.TLSVersion] = None,
-        ciphers: Optional[str] = None,
-        sni_chains: Optional[dict[str, Sequence[Issued]]] = None,
+        client_ca: Issued | None = None,
+        max_version: ssl.TLSVersion | None = None,
+        min_version: ssl.TLSVersion | None = None,
+        ciphers: str | None = None,
+        sni_chains: dict[str, Sequence[Issued]] | None = None,
     ) -> None:
         self._dir = tempfile.TemporaryDirectory(prefix="ccv-")
         self.context = self._context(chain, "default", ciphers, min_version, max_version)
@@ -55,7 +55,7 @@ class TLSServer:
             for i, (name, other) in enumerate((sni_chains or {}).items())
         }
         self.context.sni_callback = self._pick
-        self.seen_sni: list[Optional[str]] = []
+        self.seen_sni: list[str | None] = []
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self._listener = socket.socket(family, socket.SOCK_STREAM)
         self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -71,9 +71,9 @@ class TLSServer:
         self,
         chain: Sequence[Issued],
         name: str,
-        ciphers: Optional[str],
-        min_version: Optional[ssl.TLSVersion],
-        max_version: Optional[ssl.TLSVersion],
+        ciphers: str | None,
+        min_version: ssl.TLSVersion | None,
+        max_version: ssl.TLSVersion | None,
     ) -> ssl.SSLContext:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         if ciphers:
@@ -86,7 +86,7 @@ class TLSServer:
         context.load_cert_chain(cert_path, key_path)
         return context
 
-    def _pick(self, sock: ssl.SSLObject, name: Optional[str], _ctx: ssl.SSLContext) -> None:
+    def _pick(self, sock: ssl.SSLObject, name: str | None, _ctx: ssl.SSLContext) -> None:
         self.seen_sni.append(name)
         if name in self._sni:
             sock.context = self._sni[name]

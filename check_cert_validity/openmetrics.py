@@ -18,11 +18,9 @@ https://github.com/OpenObservability/OpenMetrics/blob/main/specification/OpenMet
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 from check_cert_validity.gauges import Sample
-
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
 def _visible(char: str) -> str:

@@ -17,7 +17,7 @@ States:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
 from OpenSSL import SSL, crypto
@@ -42,10 +42,10 @@ class HandshakeProbe:
 
     def __init__(
         self,
-        server_name: Optional[str] = None,
+        server_name: str | None = None,
         *,
-        alpn: Optional[bytes] = None,
-        identity: Optional[ClientIdentity] = None,
+        alpn: bytes | None = None,
+        identity: ClientIdentity | None = None,
     ) -> None:
         context = SSL.Context(SSL.TLS_CLIENT_METHOD)
         context.set_min_proto_version(0)  # 0: the lowest version OpenSSL has
@@ -64,11 +64,11 @@ class HandshakeProbe:
         if server_name:
             self._conn.set_tlsext_host_name(_sni_bytes(server_name))
         self._by_depth: dict[int, bytes] = {}
-        self._parsed: Optional[tuple[x509.Certificate, ...]] = None  # cache of certificates
+        self._parsed: tuple[x509.Certificate, ...] | None = None  # cache of certificates
         self._first_bytes = b""
         self.finished = False
         self.completed = False
-        self.error: Optional[str] = None
+        self.error: str | None = None
         self._advance()
 
     def _record(self, _conn: Any, cert: Any, _errno: int, depth: int, _ok: int) -> bool:
@@ -97,7 +97,7 @@ class HandshakeProbe:
             self.completed = True
             self._finish(None)
 
-    def _finish(self, error: Optional[str]) -> None:
+    def _finish(self, error: str | None) -> None:
         self.finished = True
         self.error = error
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Sequence
+from collections.abc import Sequence
 
 from check_cert_validity.gauges import Sample
 from check_cert_validity.openmetrics import format_value

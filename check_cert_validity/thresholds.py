@@ -15,23 +15,23 @@ step-ca and certbot). A healthy certificate then has V-R <= T <= V left.
   decides, and the overdue amount is max(V-R-T, A-R).
 
 ``-w``/``-c`` are Nagios ranges over T and replace the computed WARNING and
-CRITICAL bounds respectively (``-w`` replaces the age rule too: fixed days
-are all the operator asked for).
+CRITICAL bounds respectively. ``-w`` replaces the age rule too, unless
+``--rotation`` was given as well: then the operator told us R, and a leaf
+older than R is still a missed rotation.
+
+Certificates above the leaf (``--chain``) are CA certificates that live for
+years by design: they are judged by the lower bounds only (expired, not yet
+valid, below CRITICAL, below WARNING), never by the upper bound or the age
+rule, which describe the leaf's rotation.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 from check_cert_validity.durations import DurationError, format_duration, parse_duration
-from check_cert_validity.record import Record
-
-TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (--explain loads none)
-if TYPE_CHECKING:
-    from typing import Optional
-
-OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
-STATE_NAMES = ("OK", "WARNING", "CRITICAL", "UNKNOWN")
+from check_cert_validity.states import State
 
 # CAs backdate notBefore a little against clock skew (step-ca: 1 minute,
 # others up to an hour). A lifetime this much above V still counts as V.
@@ -42,20 +42,17 @@ class ThresholdError(ValueError):
     """The thresholds given cannot describe a rotation (a usage error)."""
 
 
-class TimeRange(Record):
+@dataclass(frozen=True, slots=True)
+class TimeRange:
     """A Nagios range (``[@]start:end``) over seconds.
 
     Without ``@`` the range is where values are fine and anything outside it
     alerts; with ``@`` values inside it alert.
     """
 
-    __slots__ = ("end", "inside", "start")
-    start: float
-    end: float
-    inside: bool
-
-    def __init__(self, start: float = 0.0, end: float = math.inf, inside: bool = False) -> None:
-        self._set(start=start, end=end, inside=inside)
+    start: float = 0.0
+    end: float = math.inf
+    inside: bool = False
 
     @classmethod
     def parse(cls, text: str) -> TimeRange:
@@ -69,11 +66,10 @@ class TimeRange(Record):
         try:
             if ":" in spec:
                 low, high = spec.split(":", 1)
-                start = (
-                    -math.inf
-                    if low == "~"
-                    else (parse_duration(low, allow_negative=True) if low else 0.0)
-                )
+                if low == "~":
+                    start = -math.inf
+                else:
+                    start = parse_duration(low, allow_negative=True) if low else 0.0
                 end = parse_duration(high, allow_negative=True) if high else math.inf
             else:
                 start, end = 0.0, parse_duration(spec, allow_negative=True)
@@ -92,10 +88,7 @@ class TimeRange(Record):
         """The range in perfdata notation, whole seconds."""
         low = "~" if self.start == -math.inf else str(round(self.start))
         high = "" if self.end == math.inf else str(round(self.end))
-        if low == "0" and high:
-            body = high
-        else:
-            body = f"{low}:{high}"
+        body = high if low == "0" and high else f"{low}:{high}"
         return ("@" if self.inside else "") + body
 
     def describe(self) -> str:
@@ -108,6 +101,12 @@ class TimeRange(Record):
             return f"above {format_duration(self.end)}"
         return f"outside {_span(self.start, self.end)}"
 
+    def lower_point(self) -> float | None:
+        """N for a range that means "alert below N" (``N:``), else None."""
+        if self.inside or self.end != math.inf or not math.isfinite(self.start):
+            return None
+        return self.start
+
 
 def _span(start: float, end: float) -> str:
     low = "-inf" if start == -math.inf else format_duration(start)
@@ -115,25 +114,25 @@ def _span(start: float, end: float) -> str:
     return f"{low}..{high}"
 
 
-class Policy(Record):
-    """What the operator told us (each field None when not given), checked on creation."""
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """What the operator told us, checked on creation.
 
-    __slots__ = ("critical", "rotation", "validity", "warning")
-    validity: Optional[float]
-    rotation: Optional[float]
-    warning: Optional[TimeRange]
-    critical: Optional[TimeRange]
+    ``validity``, ``rotation``, ``warning`` and ``critical`` are None when
+    not given. ``whole_chain`` (``--chain``) judges every certificate, not
+    only the leaf; ``unreachable`` is the state of an endpoint or file that
+    gives no certificate.
+    """
 
-    def __init__(
-        self,
-        validity: Optional[float] = None,
-        rotation: Optional[float] = None,
-        warning: Optional[TimeRange] = None,
-        critical: Optional[TimeRange] = None,
-    ) -> None:
-        self._set(validity=validity, rotation=rotation, warning=warning, critical=critical)
-        for name in ("validity", "rotation"):
-            value = getattr(self, name)
+    validity: float | None = None
+    rotation: float | None = None
+    warning: TimeRange | None = None
+    critical: TimeRange | None = None
+    whole_chain: bool = False
+    unreachable: State = State.CRITICAL
+
+    def __post_init__(self) -> None:
+        for name, value in (("validity", self.validity), ("rotation", self.rotation)):
             if value is not None and value <= 0:
                 raise ThresholdError(f"--{name} must be longer than zero")
         if self.validity is not None and self.rotation is not None:
@@ -143,104 +142,88 @@ class Policy(Record):
                     f"--validity {format_duration(self.validity)}"
                 )
 
-
-class Bounds(Record):
-    """The thresholds a policy yields for a certificate of a given lifetime."""
-
-    __slots__ = (
-        "crit_below",
-        "critical",
-        "rotation",
-        "upper",
-        "validity",
-        "validity_given",
-        "warn_below",
-        "warning",
-    )
-    validity: float
-    rotation: float
-    warn_below: float
-    crit_below: float
-    upper: Optional[float]
-    validity_given: bool
-    warning: Optional[TimeRange]
-    critical: Optional[TimeRange]
-
-    def __init__(
-        self,
-        validity: float,
-        rotation: float,
-        warn_below: float,
-        crit_below: float,
-        upper: Optional[float],
-        validity_given: bool,
-        warning: Optional[TimeRange],
-        critical: Optional[TimeRange],
-    ) -> None:
-        self._set(
-            validity=validity,
-            rotation=rotation,
-            warn_below=warn_below,
-            crit_below=crit_below,
-            upper=upper,
-            validity_given=validity_given,
-            warning=warning,
-            critical=critical,
-        )
-
-    @classmethod
-    def derive(cls, policy: Policy, lifetime: float) -> Bounds:
-        """Fill in V (default L) and R (default 2/3 V) and compute the bounds."""
-        validity = policy.validity if policy.validity is not None else lifetime
+    def bounds(self, lifetime: float) -> Bounds:
+        """Fill in V (default: ``lifetime``) and R (default 2/3 V); raises ThresholdError."""
+        validity = self.validity if self.validity is not None else lifetime
         if validity <= 0:
             raise ThresholdError("the certificate's lifetime is not positive; give --validity")
-        rotation = policy.rotation if policy.rotation is not None else validity * 2 / 3
+        rotation = self.rotation if self.rotation is not None else validity * 2 / 3
         if rotation >= validity:
             raise ThresholdError(
                 f"--rotation {format_duration(rotation)} is not shorter than the "
                 f"validity {format_duration(validity)} (the certificate's lifetime); "
                 "give --validity"
             )
-        warn_below = validity - rotation
-        return cls(
-            validity=validity,
-            rotation=rotation,
-            warn_below=warn_below,
-            crit_below=warn_below / 2,
-            upper=policy.validity,
-            validity_given=policy.validity is not None,
-            warning=policy.warning,
-            critical=policy.critical,
-        )
+        return Bounds(validity, rotation, self)
+
+
+@dataclass(frozen=True, slots=True)
+class Bounds:
+    """The thresholds a policy yields for a leaf of a given lifetime.
+
+    ``validity`` and ``rotation`` are V and R as used (given or defaulted);
+    ``policy`` says which were given and holds ``-w``/``-c``.
+    """
+
+    validity: float
+    rotation: float
+    policy: Policy
+
+    @property
+    def warn_below(self) -> float:
+        """V-R: the lower end of the expected time left."""
+        return self.validity - self.rotation
+
+    @property
+    def crit_below(self) -> float:
+        """(V-R)/2: half the reaction window."""
+        return self.warn_below / 2
+
+    @property
+    def upper(self) -> float | None:
+        """V when it was given (the "not issued by this rotation" bound), else None."""
+        return self.policy.validity
 
     def warning_range(self) -> TimeRange:
-        """The WARNING range over time left, as written to perfdata."""
-        if self.warning is not None:
-            return self.warning
+        """The WARNING range over the leaf's time left, as written to perfdata."""
+        if self.policy.warning is not None:
+            return self.policy.warning
         return TimeRange(self.warn_below, self.upper if self.upper is not None else math.inf)
 
     def critical_range(self) -> TimeRange:
         """The CRITICAL range over time left, as written to perfdata."""
-        if self.critical is not None:
-            return self.critical
+        if self.policy.critical is not None:
+            return self.policy.critical
         return TimeRange(self.crit_below)
+
+    def lower_ranges(self) -> tuple[TimeRange, TimeRange]:
+        """WARNING and CRITICAL ranges for a certificate above the leaf: no upper bound."""
+        warning = self.policy.warning or TimeRange(self.warn_below)
+        return warning, self.critical_range()
+
+    def critical_point(self) -> float | None:
+        """The time left below which it is CRITICAL, when one number says it."""
+        return self.critical_range().lower_point()
 
     def explain(self) -> list[str]:
         """Lines telling an operator what these V and R mean."""
         v, r = format_duration(self.validity), format_duration(self.rotation)
         window = format_duration(self.warn_below)
+        warning, critical = self.policy.warning, self.policy.critical
         lines = [
             f"validity V = {v}, rotation R = {r}",
             f"expected time left: {window} to {v} (a healthy certificate is at most {r} old)",
         ]
-        if self.warning is not None:
-            lines.append(f"WARNING when time left is {self.warning.describe()} (from -w)")
+        if warning is not None:
+            lines.append(f"WARNING when time left is {warning.describe()} (from -w)")
+            if self.policy.rotation is not None:
+                lines.append(f"WARNING when older than {r}: rotation overdue (from --rotation)")
         else:
             lines.append(f"WARNING below {window} left: at least one rotation was missed")
             if self.upper is not None:
                 lines.append(f"WARNING above {v} left or lifetime: not issued by this rotation")
-        if self.critical is not None:
-            lines.append(f"CRITICAL when time left is {self.critical.describe()} (from -c)")
+        if critical is not None:
+            lines.append(f"CRITICAL when time left is {critical.describe()} (from -c)")
         else:
             lines.append(
                 f"CRITICAL below {format_duration(self.crit_below)} left: "
@@ -254,56 +237,83 @@ class Bounds(Record):
         return lines
 
 
-class Judgement(Record):
+@dataclass(frozen=True, slots=True)
+class Verdict:
     """The state for one certificate and the reasons, worst first."""
 
-    __slots__ = ("reasons", "state")
-    state: int
-    reasons: tuple[str, ...]
-
-    def __init__(self, state: int, reasons: tuple[str, ...]) -> None:
-        self._set(state=state, reasons=reasons)
+    state: State
+    reasons: tuple[str, ...] = ()
 
 
-def judge(time_left: float, age: float, lifetime: float, bounds: Bounds) -> Judgement:
-    """Map a certificate's times onto OK/WARNING/CRITICAL with reasons."""
+def _outside_validity(time_left: float, age: float) -> Verdict | None:
+    """CRITICAL for a certificate every client rejects: not yet valid, or expired."""
     if age < 0:
-        return Judgement(CRITICAL, (f"not valid for another {format_duration(-age)}",))
+        return Verdict(State.CRITICAL, (f"not valid for another {format_duration(-age)}",))
     if time_left <= 0:
-        return Judgement(CRITICAL, (f"expired {format_duration(-time_left)} ago",))
+        return Verdict(State.CRITICAL, (f"expired {format_duration(-time_left)} ago",))
+    return None
 
-    state, reasons = OK, []
+
+def leaf_verdict(time_left: float, age: float, lifetime: float, bounds: Bounds) -> Verdict:
+    """Map the leaf's times onto OK/WARNING/CRITICAL with reasons."""
+    outside = _outside_validity(time_left, age)
+    if outside is not None:
+        return outside
+    policy = bounds.policy
+    state, reasons = State.OK, []
     # Missed rotation: less than V-R left, or (the age rule, which says the
     # same when L = V) older than R even though its lifetime differs from V.
     by_left, by_age = bounds.warn_below - time_left, age - bounds.rotation
     overdue = max(by_left, by_age)
-    # Name the age rule when it alone decides (1 s absorbs float rounding when L = V).
-    overdue_text = f"rotation overdue by {format_duration(overdue)}"
-    if by_age > by_left + 1:
-        overdue_text += f" ({format_duration(age)} old, R {format_duration(bounds.rotation)})"
+    age_text = f" ({format_duration(age)} old, R {format_duration(bounds.rotation)})"
 
-    if bounds.critical is not None:
-        if bounds.critical.alerts(time_left):
-            state = CRITICAL
-            reasons.append(f"critical when {bounds.critical.describe()}")
+    if policy.critical is not None:
+        if policy.critical.alerts(time_left):
+            state = State.CRITICAL
+            reasons.append(f"critical when {policy.critical.describe()}")
     elif time_left < bounds.crit_below:
-        state = CRITICAL
+        state = State.CRITICAL
         reasons.append(f"critical below {format_duration(bounds.crit_below)}")
 
-    if bounds.warning is not None:
-        if bounds.warning.alerts(time_left):
-            state = max(state, WARNING)
-            reasons.append(f"warning when {bounds.warning.describe()}")
-    else:
-        if overdue > 0:
-            state = max(state, WARNING)
-            reasons.insert(0, overdue_text)
-        if bounds.upper is not None:
-            limit = bounds.upper * (1 + BACKDATE_SLACK)
-            if lifetime > limit or time_left > limit:
-                state = max(state, WARNING)
-                reasons.append(
-                    f"lifetime {format_duration(lifetime)} exceeds validity "
-                    f"{format_duration(bounds.upper)}: not issued by this rotation"
-                )
-    return Judgement(state, tuple(reasons))
+    if policy.warning is not None:
+        if policy.warning.alerts(time_left):
+            state = max(state, State.WARNING)
+            reasons.append(f"warning when {policy.warning.describe()}")
+        if policy.rotation is not None and by_age > 0:
+            # -w replaced the computed bound, but the R the operator typed still holds.
+            state = max(state, State.WARNING)
+            reasons.insert(0, f"rotation overdue by {format_duration(by_age)}{age_text}")
+        return Verdict(state, tuple(reasons))
+
+    if overdue > 0:
+        state = max(state, State.WARNING)
+        # Name the age rule when it alone decides (1 s absorbs float rounding when L = V).
+        named = age_text if by_age > by_left + 1 else ""
+        reasons.insert(0, f"rotation overdue by {format_duration(overdue)}{named}")
+    if bounds.upper is not None:
+        limit = bounds.upper * (1 + BACKDATE_SLACK)
+        if lifetime > limit or time_left > limit:
+            state = max(state, State.WARNING)
+            reasons.append(
+                f"lifetime {format_duration(lifetime)} exceeds validity "
+                f"{format_duration(bounds.upper)}: not issued by this rotation"
+            )
+    return Verdict(state, tuple(reasons))
+
+
+def issuer_verdict(time_left: float, age: float, bounds: Bounds) -> Verdict:
+    """A CA certificate's state: the lower bounds of the leaf's model only."""
+    outside = _outside_validity(time_left, age)
+    if outside is not None:
+        return outside
+    policy = bounds.policy
+    warning, critical = bounds.lower_ranges()
+    if critical.alerts(time_left):
+        if policy.critical is not None:
+            return Verdict(State.CRITICAL, (f"critical when {critical.describe()}",))
+        return Verdict(State.CRITICAL, (f"critical below {format_duration(bounds.crit_below)}",))
+    if warning.alerts(time_left):
+        if policy.warning is not None:
+            return Verdict(State.WARNING, (f"warning when {warning.describe()}",))
+        return Verdict(State.WARNING, (f"warning below {format_duration(bounds.warn_below)}",))
+    return Verdict(State.OK)

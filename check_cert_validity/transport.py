@@ -11,13 +11,14 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from typing import TYPE_CHECKING, Callable, Optional
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from cryptography import x509
 
-from check_cert_validity.addresses import ip_literal
+from check_cert_validity.addresses import host_port, ip_literal
 from check_cert_validity.probe import HandshakeProbe
-from check_cert_validity.record import Record
 
 if TYPE_CHECKING:
     from check_cert_validity.clientcert import ClientIdentity
@@ -31,76 +32,34 @@ class EndpointError(Exception):
     """The endpoint could not give us a certificate (the peer's or network's fault)."""
 
 
-class Endpoint(Record):
+@dataclass(frozen=True, slots=True)
+class Endpoint:
     """Where to connect and what to ask for."""
 
-    __slots__ = ("address", "family", "host", "port", "sni")
     host: str
-    port: int
-    sni: Optional[str]
-    family: int  # 0 any, 4 or 6
-    address: Optional[str]  # connect here instead of resolving host
-
-    def __init__(
-        self,
-        host: str,
-        port: int = 443,
-        sni: Optional[str] = None,
-        family: int = 0,
-        address: Optional[str] = None,
-    ) -> None:
-        self._set(host=host, port=port, sni=sni, family=family, address=address)
+    port: int = 443
+    sni: str | None = None
+    family: int = 0  # 0 any, 4 or 6
+    address: str | None = None  # connect here instead of resolving host
 
     @property
     def label(self) -> str:
         """``host:port`` with IPv6 literals bracketed."""
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{host}:{self.port}"
+        return host_port(self.host, self.port)
 
 
-class Fetched(Record):
+@dataclass(frozen=True, slots=True)
+class Fetched:
     """What one handshake yielded."""
 
-    __slots__ = (
-        "certificates",
-        "cipher",
-        "handshake_error",
-        "peer",
-        "presented",
-        "skipped",
-        "timings",
-        "tls_version",
-    )
     certificates: tuple[x509.Certificate, ...]
     presented: tuple[x509.Certificate, ...]
     peer: str
     tls_version: str
     cipher: str
-    handshake_error: Optional[str]
-    timings: Optional[dict[str, float]]  # cumulative seconds per stage
-    skipped: tuple[str, ...]  # addresses tried before ``peer``, with why
-
-    def __init__(
-        self,
-        certificates: tuple[x509.Certificate, ...],
-        presented: tuple[x509.Certificate, ...],
-        peer: str,
-        tls_version: str,
-        cipher: str,
-        handshake_error: Optional[str],
-        timings: Optional[dict[str, float]] = None,
-        skipped: tuple[str, ...] = (),
-    ) -> None:
-        self._set(
-            certificates=certificates,
-            presented=presented,
-            peer=peer,
-            tls_version=tls_version,
-            cipher=cipher,
-            handshake_error=handshake_error,
-            timings=timings,
-            skipped=skipped,
-        )
+    handshake_error: str | None
+    timings: dict[str, float] | None = None  # cumulative seconds per stage
+    skipped: tuple[str, ...] = ()  # addresses tried before ``peer``, with why
 
 
 class Deadline:
@@ -110,11 +69,10 @@ class Deadline:
         self,
         seconds: float,
         clock: Callable[[], float] = time.monotonic,
-        start: Optional[float] = None,
+        start: float | None = None,
     ) -> None:
         self._clock = clock
         self.start = clock() if start is None else start
-        self.seconds = seconds
         self._end = self.start + seconds
 
     def left(self) -> float:
@@ -203,11 +161,6 @@ def _getaddrinfo(host: str, port: int, family: int, flags: int) -> list[tuple[in
     return seen
 
 
-def _peer_text(sockaddr: tuple) -> str:
-    host = sockaddr[0]
-    return f"[{host}]:{sockaddr[1]}" if ":" in host else f"{host}:{sockaddr[1]}"
-
-
 def connect(
     addresses: list[tuple[int, tuple]], deadline: Deadline
 ) -> tuple[socket.socket, str, tuple[str, ...]]:
@@ -228,14 +181,14 @@ def connect(
             sock.close()
             if index == len(addresses) - 1:
                 raise TimeoutError from None
-            failures.append(f"{_peer_text(sockaddr)}: timed out")
+            failures.append(f"{host_port(sockaddr[0], sockaddr[1])}: timed out")
             continue
         except OSError as exc:
             sock.close()
-            failures.append(f"{_peer_text(sockaddr)}: {_os_reason(exc)}")
+            failures.append(f"{host_port(sockaddr[0], sockaddr[1])}: {_os_reason(exc)}")
             continue
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return sock, _peer_text(sockaddr), tuple(failures)
+        return sock, host_port(sockaddr[0], sockaddr[1]), tuple(failures)
     if len(failures) == 1:
         raise EndpointError(failures[0].split(": ", 1)[1])
     raise EndpointError("; ".join(failures))
@@ -276,11 +229,11 @@ def handshake(channel: Channel, probe: HandshakeProbe) -> None:
 def fetch(
     endpoint: Endpoint,
     timeout: float,
-    preamble: Optional[Preamble] = None,
+    preamble: Preamble | None = None,
     *,
-    alpn: Optional[bytes] = None,
-    identity: Optional[ClientIdentity] = None,
-    started: Optional[float] = None,
+    alpn: bytes | None = None,
+    identity: ClientIdentity | None = None,
+    started: float | None = None,
 ) -> Fetched:
     """Connect, run the preamble and the handshake, return the certificates.
 
@@ -291,8 +244,8 @@ def fetch(
     deadline = Deadline(timeout, start=started)
     timings: dict[str, float] = {}
     stage = "resolving"
-    sock: Optional[socket.socket] = None
-    probe: Optional[HandshakeProbe] = None
+    sock: socket.socket | None = None
+    probe: HandshakeProbe | None = None
     try:
         addresses = resolve(endpoint, deadline)
         timings["resolve"] = deadline.elapsed()
@@ -334,7 +287,7 @@ def fetch(
 def _result(
     probe: HandshakeProbe,
     peer: str,
-    error: Optional[str],
+    error: str | None,
     timings: dict[str, float],
     skipped: tuple[str, ...],
 ) -> Fetched:

@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import socket
 import threading
-from typing import Optional, Sequence
+from collections.abc import Sequence
+
+from check_cert_validity.addresses import host_port
 
 PATIENCE = 0.01
 
 Address = tuple[int, tuple]  # (family, sockaddr)
 
 
-def _resolve(host: str, port: int, flags: int = 0) -> Optional[Address]:
+def _resolve(host: str, port: int, flags: int = 0) -> Address | None:
     try:
         infos = socket.getaddrinfo(host, port, 0, socket.SOCK_DGRAM, 0, flags)
     except (OSError, UnicodeError):
@@ -32,7 +34,7 @@ class Sender:
     """Datagrams to one ``host:port``, resolved in the background."""
 
     def __init__(self, host: str, port: int) -> None:
-        self.target = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        self.target = host_port(host, port)
         self._address = _resolve(host, port, socket.AI_NUMERICHOST)
         self._resolved = threading.Event()
         if self._address is not None:

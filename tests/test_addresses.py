@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import socket
 import time
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
-from typing import Callable, Iterator
 
 import pytest
 from cryptography import x509

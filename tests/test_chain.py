@@ -3,15 +3,18 @@ leaf only; pure rules in a table, then real servers presenting real chains."""
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import pytest
 
 from check_cert_validity.certfactory import Issued, issue
-from check_cert_validity.chain import judge_issuer, lower_ranges, perf_label
-from check_cert_validity.thresholds import CRITICAL, OK, WARNING, Bounds, Policy, TimeRange
+from check_cert_validity.nagios import perf_label
+from check_cert_validity.states import State
+from check_cert_validity.thresholds import Policy, TimeRange, issuer_verdict
 
 from conftest import DAY, NOW, NOW_ARG, run_plugin
+
+OK, WARNING, CRITICAL = State.OK, State.WARNING, State.CRITICAL
 
 D = 86400.0
 
@@ -52,14 +55,14 @@ ISSUER_CASES = [
 def test_issuer_table(
     left: float, age: float, policy: Policy, lifetime: float, state: int, reasons: tuple
 ) -> None:
-    verdict = judge_issuer(left, age, Bounds.derive(policy, lifetime))
+    verdict = issuer_verdict(left, age, policy.bounds(lifetime))
     assert (verdict.state, verdict.reasons) == (state, reasons)
 
 
 def test_issuer_ranges_have_no_upper_bound() -> None:
-    bounds = Bounds.derive(Policy(30 * D, 10 * D), 30 * D)
+    bounds = Policy(30 * D, 10 * D).bounds(30 * D)
     assert str(bounds.warning_range()) == "1728000:2592000"  # the leaf's
-    assert [str(r) for r in lower_ranges(bounds)] == ["1728000:", "864000:"]
+    assert [str(r) for r in bounds.lower_ranges()] == ["1728000:", "864000:"]
 
 
 def test_perf_labels() -> None:

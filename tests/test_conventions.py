@@ -10,8 +10,8 @@ controls).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Optional
 
 import pytest
 
@@ -44,10 +44,10 @@ class Perf:
     label: str
     value: str
     uom: str
-    warn: Optional[str]
-    crit: Optional[str]
-    min: Optional[str]
-    max: Optional[str]
+    warn: str | None
+    crit: str | None
+    min: str | None
+    max: str | None
 
 
 def parse_perfdata(text: str) -> list[Perf]:

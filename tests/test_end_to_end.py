@@ -9,7 +9,7 @@ from __future__ import annotations
 import ssl
 import subprocess
 import sys
-from typing import Callable
+from collections.abc import Callable
 
 import pytest
 from cryptography.hazmat.primitives import hashes

@@ -13,9 +13,9 @@ import random
 import re
 import socket
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Callable
 
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding

@@ -17,9 +17,9 @@ import contextlib, io, sys
 from check_cert_validity.cli import main
 with contextlib.redirect_stdout(io.StringIO()):
     main(sys.argv[1:])
-roots = ("OpenSSL", "cryptography", "nagiosplugin", "typing", "dataclasses", "argparse")
+roots = ("OpenSSL", "cryptography", "nagiosplugin")
 print(" ".join(sorted({m.split(".")[0] for m in sys.modules if m.split(".")[0] in roots}
-                       | ({"OpenSSL.SSL", "check_cert_validity.plugin_chain"} & set(sys.modules)))))
+                       | ({"OpenSSL.SSL"} & set(sys.modules)))))
 """
 
 
@@ -33,8 +33,7 @@ def loaded(*args: str) -> set[str]:
 
 @pytest.mark.parametrize("args", [["--help"], ["-V"], ["--validity", "nonsense", "-H", "h"]])
 def test_help_version_and_usage_errors_load_no_library(args: list[str]) -> None:
-    # argparse prints the help and the version and words the error
-    assert loaded(*args) == {"argparse"}
+    assert loaded(*args) == set()
 
 
 def test_explain_loads_neither_tls_nor_x509_nor_nagiosplugin() -> None:
@@ -53,14 +52,11 @@ def test_file_check_does_not_load_the_tls_library(tmp_path: Path) -> None:
     found = loaded("--file", str(pem))
     assert "cryptography" in found and "nagiosplugin" in found  # it did judge the file
     assert "OpenSSL.SSL" not in found
-    assert "argparse" not in found
-    assert "check_cert_validity.plugin_chain" not in found  # no --chain, no chain glue
-    assert "check_cert_validity.plugin_chain" in loaded("--file", str(pem), "--chain")
-    assert "dataclasses" not in found  # values are Records: nothing compiled at run time
+    # as metrics, the judgement needs no nagiosplugin
+    assert "nagiosplugin" not in loaded("--file", str(pem), "--output", "openmetrics")
 
 
 def test_negative_control_an_endpoint_check_loads_the_tls_library() -> None:
     # a closed port still builds the TLS client: the probe above can see it
     found = loaded("-H", "127.0.0.1", "-p", "1", "-t", "1", "-v", "--validity", "30d")
     assert "OpenSSL.SSL" in found
-    assert "argparse" not in found  # a plain command line is read without it

@@ -13,9 +13,9 @@ import shutil
 import socket
 import ssl
 import subprocess
-from datetime import datetime, timezone
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable, Iterator
 
 import pytest
 from cryptography.x509.oid import SignatureAlgorithmOID
@@ -93,8 +93,8 @@ def _der_time_tags(leaf: Issued) -> bytes:
 
 def test_not_after_2055_is_generalized_time(serve: Callable) -> None:
     leaf = issue(
-        not_before=datetime(2025, 6, 1, tzinfo=timezone.utc),
-        not_after=datetime(2055, 6, 1, tzinfo=timezone.utc),
+        not_before=datetime(2025, 6, 1, tzinfo=UTC),
+        not_after=datetime(2055, 6, 1, tzinfo=UTC),
         common_name="far.internal",
     )
     assert _der_time_tags(leaf) == b"\x17\x18"  # UTCTime, then GeneralizedTime
@@ -110,8 +110,8 @@ def test_not_after_2055_is_generalized_time(serve: Callable) -> None:
 
 def test_not_after_before_2000(serve: Callable) -> None:
     leaf = issue(
-        not_before=datetime(1998, 1, 1, tzinfo=timezone.utc),
-        not_after=datetime(1999, 12, 31, 23, 59, 59, tzinfo=timezone.utc),
+        not_before=datetime(1998, 1, 1, tzinfo=UTC),
+        not_after=datetime(1999, 12, 31, 23, 59, 59, tzinfo=UTC),
         common_name="y2k.internal",
     )
     assert _der_time_tags(leaf) == b"\x17\x17"

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from prometheus_client.parser import text_string_to_metric_families as parse_prometheus
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 from datetime import timedelta
-from typing import Optional
 
 import pytest
 from prometheus_client.openmetrics.parser import (
@@ -21,7 +20,8 @@ from prometheus_client.parser import text_string_to_metric_families as parse_pro
 from check_cert_validity import gauges, openmetrics, statsd
 from check_cert_validity.certfactory import issue
 from check_cert_validity.certinfo import CertFacts
-from check_cert_validity.thresholds import Bounds, Policy, TimeRange
+from check_cert_validity.judgement import Acquired, Unreadable, judge
+from check_cert_validity.thresholds import Policy, TimeRange
 
 from conftest import DAY, NOW
 
@@ -34,11 +34,12 @@ def facts(age: float, lifetime: float, **kwargs: object) -> CertFacts:
     return CertFacts.from_certificate(cert.cert)
 
 
-def reading(
-    cert: Optional[CertFacts], bounds: Optional[Bounds], state: int = 0, sni: Optional[str] = None
-) -> gauges.Reading:
-    certs = (gauges.CertReading(0, cert, bounds),) if cert else ()
-    return gauges.Reading("db1.internal", 5433, sni, state, NOW, certs)
+def judged(
+    certs: tuple[CertFacts, ...], policy: Policy, sni: str | None = None
+) -> list[gauges.Sample]:
+    """The samples of a judgement of ``certs`` as db1.internal:5433 serves them."""
+    acquired = Acquired("db1.internal:5433", certs, None if certs else Unreadable("refused"))
+    return gauges.samples(judge(acquired, policy, NOW), "db1.internal", 5433, sni)
 
 
 def values(samples: list[gauges.Sample]) -> dict[str, float]:
@@ -47,8 +48,7 @@ def values(samples: list[gauges.Sample]) -> dict[str, float]:
 
 def test_values_are_the_judgement_s_numbers_in_seconds() -> None:
     leaf = facts(age=5, lifetime=30)
-    bounds = Bounds.derive(Policy(30 * D, 10 * D), leaf.lifetime)
-    got = values(gauges.samples(reading(leaf, bounds)))
+    got = values(judged((leaf,), Policy(30 * D, 10 * D)))
     assert got == {
         "probe_success": 1,
         "state": 0,
@@ -75,26 +75,29 @@ def test_values_are_the_judgement_s_numbers_in_seconds() -> None:
     ],
 )
 def test_bounds_follow_the_policy(
-    policy: Policy, expected_min: float, expected_max: float, critical: Optional[float]
+    policy: Policy, expected_min: float, expected_max: float, critical: float | None
 ) -> None:
     leaf = facts(age=10, lifetime=90)
-    got = values(gauges.samples(reading(leaf, Bounds.derive(policy, leaf.lifetime))))
+    got = values(judged((leaf,), policy))
     assert got["expected_min_seconds"] == expected_min
     assert got["expected_max_seconds"] == expected_max
     assert got.get("critical_seconds") == critical
 
 
 def test_expired_and_not_yet_valid_are_negative() -> None:
-    expired = values(gauges.samples(reading(facts(age=31, lifetime=30), None, 2)))
+    no_bounds = Policy(rotation=60 * D)  # R longer than the 30-day lifetime: no bounds
+    expired = values(judged((facts(age=31, lifetime=30),), no_bounds))
     assert (expired["time_left_seconds"], expired["age_seconds"]) == (-1 * D, 31 * D)
-    future = values(gauges.samples(reading(facts(age=-2, lifetime=30), None, 2)))
+    assert expired["state"] == 2
+    future = values(judged((facts(age=-2, lifetime=30),), no_bounds))
     assert (future["time_left_seconds"], future["age_seconds"]) == (32 * D, -2 * D)
-    # Without bounds (the lifetime gave none) only the certificate's own times are exported.
+    # Without bounds only the certificate's own times are exported.
     assert "expected_min_seconds" not in expired
+    assert "expected_min_seconds" in values(judged((facts(age=31, lifetime=30),), Policy()))
 
 
 def test_unreachable_endpoint_whole_exposition() -> None:
-    text = openmetrics.render(gauges.samples(reading(None, None, state=2, sni="db1.internal")))
+    text = openmetrics.render(judged((), Policy(), sni="db1.internal"))
     labels = 'host="db1.internal",port="5433",sni="db1.internal"'
     assert text == (
         "# HELP cert_validity_probe_success 1 when the endpoint served a certificate, "
@@ -111,18 +114,22 @@ def test_unreachable_endpoint_whole_exposition() -> None:
 
 def test_one_series_per_chain_element() -> None:
     leaf, ca = facts(age=1, lifetime=7), facts(age=100, lifetime=3650, common_name="CA")
-    bounds = Bounds.derive(Policy(7 * D, 2 * D), leaf.lifetime)
-    chain = (gauges.CertReading(0, leaf, bounds), gauges.CertReading(1, ca))
-    text = openmetrics.render(gauges.samples(gauges.Reading("h", 443, None, 0, NOW, chain)))
+    judgement = judge(Acquired("h:443", (leaf, ca)), Policy(7 * D, 2 * D, whole_chain=True), NOW)
+    text = openmetrics.render(gauges.samples(judgement, "h", 443, None))
     families = {f.name: f for f in parse_openmetrics(text)}
     left = families["cert_validity_time_left_seconds"].samples
     assert [(s.labels["position"], s.labels["cn"], s.value) for s in left] == [
         ("0", "localhost", 6 * D),
         ("1", "CA", 3550 * D),
     ]
-    # The CA was not judged: no bounds for position 1.
-    judged = families["cert_validity_expected_min_seconds"].samples
-    assert [s.labels["position"] for s in judged] == ["0"]
+    # The CA is held to the leaf's lower bounds: V-R is exported for both.
+    lower = families["cert_validity_expected_min_seconds"].samples
+    assert [(s.labels["position"], s.value) for s in lower] == [("0", 5 * D), ("1", 5 * D)]
+    # negative control: without --chain only the leaf is judged, and only it is exported
+    leaf_only = gauges.samples(
+        judge(Acquired("h:443", (leaf, ca)), Policy(7 * D, 2 * D), NOW), "h", 443, None
+    )
+    assert {s.label("position") for s in leaf_only} == {"", "0"}
     assert text.count("# TYPE cert_validity_time_left_seconds gauge") == 1
 
 

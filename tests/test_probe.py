@@ -6,7 +6,7 @@ or one byte at a time (partial reads must work, as in h11's tests).
 
 from __future__ import annotations
 
-from typing import Callable, Optional, Sequence
+from collections.abc import Callable, Sequence
 
 import pytest
 from OpenSSL import SSL
@@ -19,7 +19,7 @@ def server_connection(
     chain: Sequence[Issued],
     *,
     require_client_cert: bool = False,
-    max_version: Optional[int] = None,
+    max_version: int | None = None,
 ) -> SSL.Connection:
     context = SSL.Context(SSL.TLS_SERVER_METHOD)
     context.use_certificate(chain[0].cert)

@@ -11,7 +11,7 @@ the same server yields no certificate).
 from __future__ import annotations
 
 import struct
-from typing import Callable, Iterator, Optional
+from collections.abc import Callable, Iterator
 
 import pytest
 from fakeservers import ScriptedServer, Step
@@ -216,7 +216,7 @@ def scripted() -> Iterator[Callable[..., ScriptedServer]]:
         server.close()
 
 
-def plugin(port: int, proto: Optional[str], *extra: str) -> tuple[int, str]:
+def plugin(port: int, proto: str | None, *extra: str) -> tuple[int, str]:
     host = (
         ["-H", "chat.example", "--resolve", "127.0.0.1"] if proto == "xmpp" else ["-H", "127.0.0.1"]
     )

@@ -6,7 +6,8 @@ parser must say "incomplete" (None) until the last byte is there.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -14,7 +15,7 @@ from check_cert_validity import cli, connection
 from check_cert_validity.starttls import PROTOCOLS, database, ldap, text, xmpp
 
 
-def feed_bytewise(parser: Callable[[bytes], Optional[tuple[Any, int]]], data: bytes) -> Any:
+def feed_bytewise(parser: Callable[[bytes], tuple[Any, int] | None], data: bytes) -> Any:
     for end in range(len(data)):
         assert parser(data[:end]) is None, f"complete after {end} of {len(data)} bytes"
     parsed = parser(data + b"trailing")

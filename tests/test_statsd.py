@@ -15,8 +15,8 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from datetime import timedelta
-from typing import Callable, Iterator, Optional
 
 import pytest
 
@@ -44,7 +44,7 @@ class UDPListener:
         while True:
             try:
                 found.append(self.sock.recv(65535))
-            except socket.timeout:
+            except TimeoutError:
                 return found
 
     def lines(self) -> list[str]:
@@ -179,7 +179,7 @@ def test_statsd_usage_errors(value: str, reason: str) -> None:
 # --- the real statsd daemon ---------------------------------------------------
 
 
-def statsd_js() -> Optional[str]:
+def statsd_js() -> str | None:
     """stats.js of the npm package, from $STATSD_JS or where .ci/run installs it."""
     cache = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
     for path in (

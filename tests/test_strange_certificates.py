@@ -15,9 +15,9 @@ import hashlib
 import re
 import socket
 import warnings
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
-from typing import Callable, Iterator
 
 import cryptography_vectors
 import pytest
@@ -28,7 +28,7 @@ from cryptography.x509.oid import NameOID
 from check_cert_validity.certfactory import issue
 from check_cert_validity.certinfo import CertFacts, load_der
 from check_cert_validity.cli import main
-from check_cert_validity.plugin import describe
+from check_cert_validity.nagios import describe
 
 import hostile
 from conftest import DAY, NOW, NOW_ARG, RawServer, run_plugin

@@ -4,23 +4,17 @@ import math
 
 import pytest
 
-from check_cert_validity.thresholds import (
-    CRITICAL,
-    OK,
-    WARNING,
-    Bounds,
-    Policy,
-    ThresholdError,
-    TimeRange,
-    judge,
-)
+from check_cert_validity.states import State
+from check_cert_validity.thresholds import Policy, ThresholdError, TimeRange, leaf_verdict
+
+OK, WARNING, CRITICAL = State.OK, State.WARNING, State.CRITICAL
 
 D, H, M = 86400.0, 3600.0, 60.0
 
 
 def state_for(left: float, lifetime: float, policy: Policy) -> tuple[int, tuple[str, ...]]:
-    bounds = Bounds.derive(policy, lifetime)
-    verdict = judge(left, lifetime - left, lifetime, bounds)
+    bounds = policy.bounds(lifetime)
+    verdict = leaf_verdict(left, lifetime - left, lifetime, bounds)
     return verdict.state, verdict.reasons
 
 
@@ -82,8 +76,8 @@ def test_critical_names_both_overdue_and_critical_point() -> None:
 
 
 def test_not_yet_valid_is_critical() -> None:
-    bounds = Bounds.derive(Policy(), 30 * D)
-    verdict = judge(31 * D, -D, 30 * D, bounds)
+    bounds = Policy().bounds(30 * D)
+    verdict = leaf_verdict(31 * D, -D, 30 * D, bounds)
     assert verdict.state == CRITICAL
     assert verdict.reasons == ("not valid for another 24.0h",)
 
@@ -96,8 +90,8 @@ def test_expired_reason() -> None:
 def test_age_rule_when_lifetime_differs_from_validity() -> None:
     # V=30d R=10d but the certificate has a 60d lifetime and is 11 days old:
     # 49d left is inside nothing the rotation would issue, and it is overdue.
-    bounds = Bounds.derive(Policy(30 * D, 10 * D), 60 * D)
-    verdict = judge(49 * D, 11 * D, 60 * D, bounds)
+    bounds = Policy(30 * D, 10 * D).bounds(60 * D)
+    verdict = leaf_verdict(49 * D, 11 * D, 60 * D, bounds)
     assert verdict.state == WARNING
     assert verdict.reasons[0] == "rotation overdue by 24.0h (11.0d old, R 10.0d)"
 
@@ -114,7 +108,7 @@ def test_rotation_not_shorter_than_validity_is_a_usage_error(
 
 def test_rotation_longer_than_the_certificate_lifetime() -> None:
     with pytest.raises(ThresholdError, match="give --validity"):
-        Bounds.derive(Policy(rotation=60 * D), 30 * D)
+        Policy(rotation=60 * D).bounds(30 * D)
 
 
 @pytest.mark.parametrize(
@@ -159,25 +153,32 @@ def test_range_rejects(text: str) -> None:
 
 
 def test_warning_range_replaces_computed_bound_only() -> None:
-    policy = Policy(validity=24 * H, rotation=16 * H, warning=TimeRange.parse("2h:"))
+    policy = Policy(validity=24 * H, warning=TimeRange.parse("2h:"))
     # 5h left: computed WARNING (8h) replaced by 2h, computed CRITICAL 4h still applies
     assert state_for(5 * H, 24 * H, policy)[0] == OK
     assert state_for(3 * H, 24 * H, policy)[0] == CRITICAL
+    # an R given as well keeps its age rule: 19h old is older than R 16h
+    policy = Policy(validity=24 * H, rotation=16 * H, warning=TimeRange.parse("2h:"))
+    assert state_for(5 * H, 24 * H, policy) == (
+        WARNING,
+        ("rotation overdue by 3.0h (19.0h old, R 16.0h)",),
+    )
+    assert state_for(9 * H, 24 * H, policy) == (OK, ())
     policy = Policy(validity=24 * H, rotation=16 * H, critical=TimeRange.parse("1h:"))
     assert state_for(3 * H, 24 * H, policy)[0] == WARNING
     assert state_for(59 * M, 24 * H, policy)[0] == CRITICAL
 
 
 def test_perfdata_ranges_from_v_and_r() -> None:
-    bounds = Bounds.derive(Policy(90 * D, 60 * D), 90 * D)
+    bounds = Policy(90 * D, 60 * D).bounds(90 * D)
     assert str(bounds.warning_range()) == "2592000:7776000"
     assert str(bounds.critical_range()) == "1296000:"
-    bounds = Bounds.derive(Policy(), 90 * D)
+    bounds = Policy().bounds(90 * D)
     assert str(bounds.warning_range()) == "2592000:"
 
 
 def test_explain_lines_for_the_design_example() -> None:
-    lines = Bounds.derive(Policy(7 * D, 2 * D), 7 * D).explain()
+    lines = Policy(7 * D, 2 * D).bounds(7 * D).explain()
     assert lines[0] == "validity V = 7.0d, rotation R = 2.0d"
     assert (
         lines[1] == "expected time left: 5.0d to 7.0d (a healthy certificate is at most 2.0d old)"
@@ -197,8 +198,13 @@ AGE_CASES = [
     (9.8 * D, 30.25 * D, Policy(30 * D, 10 * D), OK, None),  # negative control
     # L < V: less than V-R left comes first; the reason is the time-left one
     (6 * D, 20 * D, Policy(30 * D, 10 * D), WARNING, "rotation overdue by 6.0d"),
-    # -w replaces the computed WARNING rules, the age rule included
-    (10.2 * D, 30.25 * D, Policy(30 * D, 10 * D, warning=TimeRange.parse("5:")), OK, None),
+    # -w replaces the computed WARNING rules; the age rule stays when R was given
+    (10.2 * D, 30.25 * D, Policy(30 * D, 10 * D, warning=TimeRange.parse("5:")), WARNING,
+     "rotation overdue by 4.8h (10.2d old, R 10.0d)"),
+    (9.8 * D, 30.25 * D, Policy(30 * D, 10 * D, warning=TimeRange.parse("5:")), OK, None),
+    # ... and goes with it when R was not given (the default R is not the operator's)
+    (10.2 * D, 30.25 * D, Policy(30 * D, warning=TimeRange.parse("5:")), OK, None),
+    (20.2 * D, 30.25 * D, Policy(30 * D, warning=TimeRange.parse("5:")), OK, None),
 ]  # fmt: skip
 
 
@@ -206,7 +212,7 @@ AGE_CASES = [
 def test_age_rule_table(
     age: float, lifetime: float, policy: Policy, state: int, reason: "str | None"
 ) -> None:
-    verdict = judge(lifetime - age, age, lifetime, Bounds.derive(policy, lifetime))
+    verdict = leaf_verdict(lifetime - age, age, lifetime, policy.bounds(lifetime))
     assert verdict.state == state
     assert (verdict.reasons[0] if verdict.reasons else None) == reason
 

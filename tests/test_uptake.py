@@ -3,14 +3,15 @@ the file on disk is replaced without a reload, in both directions."""
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import pytest
 
 from check_cert_validity.certfactory import Issued
 from check_cert_validity.certinfo import CertFacts
-from check_cert_validity.thresholds import OK, WARNING
-from check_cert_validity.uptake import compare
+from check_cert_validity.judgement import Acquired, Judgement, judge
+from check_cert_validity.states import State
+from check_cert_validity.thresholds import Policy
 
 from conftest import NOW, NOW_ARG, run_plugin
 
@@ -31,22 +32,37 @@ def facts(item: Issued) -> CertFacts:
     return CertFacts.from_certificate(item.cert)
 
 
-# ---- compare: pure ---------------------------------------------------------------------
+def uptake(served: Issued, disk: Issued) -> Judgement:
+    """The judgement of a served leaf against the file it should be (V 30d, R 10d)."""
+    acquired = Acquired(
+        "svc:443", (facts(served),), expected=facts(disk), expected_label="/etc/svc.pem"
+    )
+    return judge(acquired, Policy(30 * D, 10 * D), NOW)
 
 
-def test_same_bytes_is_ok(make: Callable[..., Issued]) -> None:
+def left_of(item: Issued) -> str:
+    """The urgency every uptake text ends with: the served certificate's own time left."""
+    expiry = item.cert.not_valid_after_utc.strftime("%Y-%m-%d %H:%M UTC")
+    days = (item.cert.not_valid_after_utc - NOW).total_seconds() / D
+    return f"; the served one has {days:.1f}d left (expires {expiry})"
+
+
+# ---- the judgement: pure -----------------------------------------------------------------
+
+
+def test_same_bytes_is_no_problem(make: Callable[..., Issued]) -> None:
     served = make(5, 0xA1)
-    verdict = compare(facts(served), facts(served), "/etc/svc.pem", NOW, 10 * D)
-    assert verdict.state == OK
+    judgement = uptake(served, served)
+    assert (judgement.state, judgement.problems) == (State.OK, ())
 
 
 def test_same_subject_and_serial_but_other_bytes_differ(make: Callable[..., Issued]) -> None:
     # a re-issue with the same serial and dates (another key): subject equality is not enough
     one, two = make(5, 0xA1), make(5, 0xA1)
-    verdict = compare(facts(one), facts(two), "/etc/svc.pem", NOW, 10 * D)
-    assert verdict.state == WARNING
-    assert verdict.reasons[0].endswith(
-        ": the service has not reloaded it; both have the same notBefore"
+    (problem,) = uptake(one, two).problems
+    assert (problem.kind, problem.state) == ("uptake", State.WARNING)
+    assert problem.text.endswith(
+        ": the service has not reloaded it; both have the same notBefore" + left_of(one)
     )
 
 
@@ -62,12 +78,16 @@ def test_same_subject_and_serial_but_other_bytes_differ(make: Callable[..., Issu
 )  # fmt: skip
 def test_disk_newer(disk_age: float, tail: str, make: Callable[..., Issued]) -> None:
     served, disk = make(25, 0xA1), make(disk_age, 0xB2)
-    verdict = compare(facts(served), facts(disk), "/etc/svc.pem", NOW, 10 * D)
-    assert verdict.state == WARNING
-    assert verdict.reasons == (
-        "served certificate (serial A1, notBefore 2026-11-05 12:00 UTC) is not the one at "
-        f"/etc/svc.pem (serial B2, notBefore {utc(disk)}): the service has not reloaded it; {tail}",
-    )
+    judgement = uptake(served, disk)
+    assert judgement.state == State.CRITICAL  # the served leaf's own state: 5 days left
+    assert [(p.state, p.text) for p in judgement.problems] == [
+        (
+            State.WARNING,
+            "svc:443 served certificate (serial A1, notBefore 2026-11-05 12:00 UTC) is not the "
+            f"one at /etc/svc.pem (serial B2, notBefore {utc(disk)}): the service has not "
+            f"reloaded it; {tail}; the served one has 5.0d left (expires 2026-12-05 12:00 UTC)",
+        )
+    ]
 
 
 def utc(item: Issued) -> str:
@@ -76,12 +96,18 @@ def utc(item: Issued) -> str:
 
 def test_served_newer(make: Callable[..., Issued]) -> None:
     served, disk = make(2, 0xA1), make(20, 0xB2)
-    verdict = compare(facts(served), facts(disk), "/etc/svc.pem", NOW, 10 * D)
-    assert verdict.state == WARNING
-    assert verdict.reasons[0].endswith(
+    (problem,) = uptake(served, disk).problems
+    assert problem.state == State.WARNING
+    assert problem.text.endswith(
         "(serial B2, notBefore 2026-11-10 12:00 UTC): the served one is newer; /etc/svc.pem "
-        "holds an older one (a restart would serve it)"
+        "holds an older one (a restart would serve it)" + left_of(served)
     )
+
+
+def test_expired_served_certificate_says_so(make: Callable[..., Issued]) -> None:
+    served, disk = make(31, 0xA1, lifetime=30), make(1, 0xB2)
+    (problem,) = uptake(served, disk).problems
+    assert problem.text.endswith("; the served one expired 24.0h ago (2026-11-29 12:00 UTC)")
 
 
 # ---- a real server, a real file replaced without a reload --------------------------------
@@ -124,7 +150,8 @@ def test_uptake_both_directions(serve: Callable, make: Callable[..., Issued]) ->
         f"CERT_VALIDITY WARNING - 127.0.0.1:{port} served certificate (serial A1, notBefore "
         f"2026-11-22 12:00 UTC) is not the one at {server.cert_path} (serial B2, notBefore "
         "2026-11-29 12:00 UTC): the service has not reloaded it; the one on disk is newer, "
-        "written 24.0h ago | time_left=1900800s;1728000:2592000;864000:;;2592000",
+        "written 24.0h ago; the served one has 22.0d left (expires 2026-12-22 12:00 UTC) "
+        "| time_left=1900800s;1728000:2592000;864000:;;2592000",
     )
     assert "serial: A1" in out.splitlines()  # the server really still serves what it loaded
     assert f"expect-file: {server.cert_path}: differs; 'svc.internal' serial B2," in out
@@ -138,7 +165,7 @@ def test_uptake_both_directions(serve: Callable, make: Callable[..., Issued]) ->
         f"CERT_VALIDITY WARNING - 127.0.0.1:{port} served certificate (serial A1, notBefore "
         f"2026-11-22 12:00 UTC) is not the one at {server.cert_path} (serial C3, notBefore "
         f"2026-11-15 12:00 UTC): the served one is newer; {server.cert_path} holds an older one "
-        "(a restart would serve it) |"
+        "(a restart would serve it); the served one has 22.0d left (expires 2026-12-22 12:00 UTC) |"
     )
 
     # a restarted service loads the file: equal again, OK (proves the WARNING came from it)
@@ -158,8 +185,8 @@ def test_uptake_failing_longer_than_r(serve: Callable, make: Callable[..., Issue
         f"127.0.0.1:{server.port} served certificate (serial A1, notBefore 2026-11-12 12:00 UTC) "
         f"is not the one at {server.cert_path} (serial B2, notBefore 2026-11-18 12:00 UTC): the "
         "service has not reloaded it; the one on disk is newer, written 12.0d ago, longer than "
-        "R 10.0d: rotation overdue by 2.0d "
-        "| time_left=1036800s;1728000:2592000;864000:;;2592000"
+        "R 10.0d: rotation overdue by 2.0d; the served one has 12.0d left (expires "
+        "2026-12-12 12:00 UTC) | time_left=1036800s;1728000:2592000;864000:;;2592000"
     )
 
 

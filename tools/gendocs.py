@@ -24,14 +24,14 @@ import argparse
 import re
 import sys
 import textwrap
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Sequence
 
 from check_cert_validity import __version__
 from check_cert_validity.cli import build_parser
 from check_cert_validity.durations import DAY, HOUR, format_duration
-from check_cert_validity.thresholds import Bounds, Policy
+from check_cert_validity.thresholds import Policy
 
 ROOT = Path(__file__).resolve().parent.parent
 MAN_PAGE = Path("man/check_cert_validity.1")
@@ -59,7 +59,7 @@ class Option:
     """One command-line option as the documentation sees it."""
 
     flags: tuple[str, ...]
-    metavar: Optional[str]
+    metavar: str | None
     help: str
     kind: str  # "value", "flag", "count", "append", "help", "version"
     group: str
@@ -85,7 +85,7 @@ def _kind(action: argparse.Action) -> str:
     return "value"
 
 
-def options(parser: Optional[argparse.ArgumentParser] = None) -> list[Option]:
+def options(parser: argparse.ArgumentParser | None = None) -> list[Option]:
     """Every optional argument of the parser, in group order."""
     parser = parser or build_parser()
     formatter = parser._get_formatter()
@@ -110,7 +110,7 @@ def options(parser: Optional[argparse.ArgumentParser] = None) -> list[Option]:
     return found
 
 
-def all_flags(parser: Optional[argparse.ArgumentParser] = None) -> set[str]:
+def all_flags(parser: argparse.ArgumentParser | None = None) -> set[str]:
     """Every option string the parser accepts."""
     return {flag for option in options(parser) for flag in option.flags}
 
@@ -118,7 +118,7 @@ def all_flags(parser: Optional[argparse.ArgumentParser] = None) -> set[str]:
 # ---------------------------------------------------------------- Icinga 2
 
 
-def icinga_var(option: Option) -> tuple[str, Optional[str]]:
+def icinga_var(option: Option) -> tuple[str, str | None]:
     """The ``vars.`` name for an option, and its default (Icinga syntax) if any."""
     if option.long in ICINGA_VARS:
         return ICINGA_VARS[option.long]
@@ -246,7 +246,7 @@ def release_date(changelog: str) -> str:
 def _worked_examples() -> list[str]:
     out = []
     for validity, rotation in EXAMPLES_VR:
-        bounds = Bounds.derive(Policy(validity, rotation), validity)
+        bounds = Policy(validity, rotation).bounds(validity)
         v, r = _short(validity), _short(rotation)
         out += [
             ".IP \\(bu 2",
@@ -414,7 +414,7 @@ def stale(root: Path = ROOT) -> list[Path]:
     ]
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     """Rewrite the generated files, or with ``--check`` report the stale ones."""
     cli = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     cli.add_argument("--check", action="store_true", help="only report stale files, exit 1")

@@ -10,13 +10,12 @@ offers ALPN "postgresql".
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from importlib import import_module
+from typing import TYPE_CHECKING
 
-from check_cert_validity.record import Record
-
-TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up time)
 if TYPE_CHECKING:  # the parser imports this table: no sockets or OpenSSL at import
-    from typing import Callable, Optional
+    from collections.abc import Callable
 
     from check_cert_validity.starttls.dialogue import Dialogue
     from check_cert_validity.transport import Channel, Preamble
@@ -24,19 +23,14 @@ if TYPE_CHECKING:  # the parser imports this table: no sockets or OpenSSL at imp
 __all__ = ["PROTOCOLS", "Protocol", "preamble"]
 
 
-class Protocol(Record):
+@dataclass(frozen=True, slots=True)
+class Protocol:
     """One ``--starttls`` choice; its conversation is imported only when used."""
 
-    __slots__ = ("alpn", "label", "port", "runner")
     label: str
     port: int
-    runner: Optional[str]  # "module.function" in this package
-    alpn: Optional[bytes]
-
-    def __init__(
-        self, label: str, port: int, runner: Optional[str], alpn: Optional[bytes] = None
-    ) -> None:
-        self._set(label=label, port=port, runner=runner, alpn=alpn)
+    runner: str | None  # "module.function" in this package
+    alpn: bytes | None = None
 
 
 PROTOCOLS: dict[str, Protocol] = {
@@ -55,7 +49,7 @@ PROTOCOLS: dict[str, Protocol] = {
 }
 
 
-def runner(protocol: Protocol) -> Optional[Callable[[Dialogue, str], None]]:
+def runner(protocol: Protocol) -> Callable[[Dialogue, str], None] | None:
     """The conversation function of ``protocol`` (imported now), or None."""
     if protocol.runner is None:
         return None
@@ -66,7 +60,7 @@ def runner(protocol: Protocol) -> Optional[Callable[[Dialogue, str], None]]:
     return run  # type: ignore[no-any-return]
 
 
-def preamble(name: str, domain: str) -> Optional[Preamble]:
+def preamble(name: str, domain: str) -> Preamble | None:
     """The transport preamble for protocol ``name`` (None when it has none).
 
     ``domain`` is the name the server is addressed by (XMPP's stream ``to``).

@@ -13,9 +13,8 @@
 from __future__ import annotations
 
 import struct
-from typing import TYPE_CHECKING, Optional
-
-from check_cert_validity.record import Record
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # only for annotations: keeps the protocol table light to import
     from check_cert_validity.starttls.dialogue import Dialogue
@@ -34,7 +33,7 @@ MYSQL_MAX_PACKET = 1 << 24
 MYSQL_CHARSET = 45  # utf8mb4_general_ci, known to MySQL 5.5+ and every MariaDB
 
 
-def pg_answer(buffer: bytes) -> Optional[tuple[bytes, int]]:
+def pg_answer(buffer: bytes) -> tuple[bytes, int] | None:
     """``S``/``N``, or a whole ErrorResponse (``E`` + int32 length + fields)."""
     if not buffer:
         return None
@@ -70,22 +69,17 @@ def run_postgres(d: Dialogue, _domain: str) -> None:
         d.fail(f"unexpected answer to SSLRequest: {answer!r}")
 
 
-class MysqlGreeting(Record):
+@dataclass(frozen=True, slots=True)
+class MysqlGreeting:
     """What the server's first packet says."""
 
-    __slots__ = ("error", "sequence", "ssl", "version")
     sequence: int
     ssl: bool
     version: bytes
-    error: Optional[bytes]
-
-    def __init__(
-        self, sequence: int, ssl: bool, version: bytes, error: Optional[bytes] = None
-    ) -> None:
-        self._set(sequence=sequence, ssl=ssl, version=version, error=error)
+    error: bytes | None = None
 
 
-def mysql_packet(buffer: bytes) -> Optional[tuple[tuple[int, bytes], int]]:
+def mysql_packet(buffer: bytes) -> tuple[tuple[int, bytes], int] | None:
     """One packet: ``((sequence id, payload), consumed)``."""
     if len(buffer) < 4:
         return None

@@ -8,13 +8,14 @@ keeps to the one deadline, and caps what a hostile server can make us buffer.
 
 from __future__ import annotations
 
-from typing import Callable, NoReturn, Optional, TypeVar
+from collections.abc import Callable
+from typing import NoReturn, TypeVar
 
 from check_cert_validity.certinfo import clean
 from check_cert_validity.transport import Channel, EndpointError
 
 T = TypeVar("T")
-Parser = Callable[[bytes], Optional[tuple[T, int]]]
+Parser = Callable[[bytes], tuple[T, int] | None]
 
 # No greeting or capability list of a real server comes near this.
 MAX_REPLY = 65536

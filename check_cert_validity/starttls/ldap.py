@@ -8,9 +8,8 @@ Disconnection (messageID 0); either way its diagnosticMessage is quoted.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Optional
-
-from check_cert_validity.record import Record
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # only for annotations: keeps the protocol table light to import
     from check_cert_validity.starttls.dialogue import Dialogue
@@ -42,7 +41,7 @@ def starttls_request(message_id: int = 1) -> bytes:
     return _tlv(0x30, _tlv(0x02, bytes([message_id])) + op)
 
 
-def read_tlv(data: bytes, pos: int) -> Optional[tuple[int, int, int]]:
+def read_tlv(data: bytes, pos: int) -> tuple[int, int, int] | None:
     """``(tag, value_start, value_end)`` at ``pos``, None if incomplete.
 
     Raises ValueError on encodings LDAP never uses (long tags, indefinite
@@ -69,16 +68,13 @@ def read_tlv(data: bytes, pos: int) -> Optional[tuple[int, int, int]]:
     return tag, start, start + length
 
 
-class LdapResult(Record):
+@dataclass(frozen=True, slots=True)
+class LdapResult:
     """The parts of an ExtendedResponse we judge and quote."""
 
-    __slots__ = ("code", "diagnostic", "message_id")
     message_id: int
     code: int
     diagnostic: bytes
-
-    def __init__(self, message_id: int, code: int, diagnostic: bytes) -> None:
-        self._set(message_id=message_id, code=code, diagnostic=diagnostic)
 
     def describe(self) -> bytes:
         """resultCode with its name, and the server's diagnostic message."""
@@ -87,7 +83,7 @@ class LdapResult(Record):
         return text + (b": " + self.diagnostic if self.diagnostic else b"")
 
 
-def extended_response(buffer: bytes) -> Optional[tuple[LdapResult, int]]:
+def extended_response(buffer: bytes) -> tuple[LdapResult, int] | None:
     """Parse one LDAPMessage carrying an ExtendedResponse (ValueError if not)."""
     if buffer[:1] not in (b"", b"\x30"):
         raise ValueError(f"not an LDAPMessage (tag 0x{buffer[0]:02x})")
@@ -124,7 +120,7 @@ def run_ldap(d: Dialogue, _domain: str) -> None:
     """Send the StartTLS extended request; succeed on resultCode 0."""
     d.send(starttls_request())
 
-    def parse(buffer: bytes) -> Optional[tuple[LdapResult, int]]:
+    def parse(buffer: bytes) -> tuple[LdapResult, int] | None:
         try:
             return extended_response(buffer)
         except ValueError as exc:

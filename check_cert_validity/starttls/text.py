@@ -14,9 +14,9 @@ functions hold the conversation, each as the RFC describes it:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable, Optional
-
-from check_cert_validity.record import Record
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # only for annotations: keeps the protocol table light to import
     from check_cert_validity.starttls.dialogue import Dialogue
@@ -28,18 +28,15 @@ HELO_NAME = b"check-cert-validity.invalid"
 IMAP_TAG = b"a1"
 
 
-class NumericReply(Record):
+@dataclass(frozen=True, slots=True)
+class NumericReply:
     """An SMTP/FTP/NNTP-style reply: a 3-digit code (0 if none) and its raw lines."""
 
-    __slots__ = ("code", "text")
     code: int
     text: bytes
 
-    def __init__(self, code: int, text: bytes) -> None:
-        self._set(code=code, text=text)
 
-
-def line(buffer: bytes) -> Optional[tuple[bytes, int]]:
+def line(buffer: bytes) -> tuple[bytes, int] | None:
     """One line (without its CRLF/LF)."""
     end = buffer.find(b"\n")
     if end < 0:
@@ -51,7 +48,7 @@ def _code(text: bytes) -> int:
     return int(text[:3]) if len(text) >= 3 and text[:3].isdigit() else 0
 
 
-def _until_line(buffer: bytes, last: Callable[[bytes], bool]) -> Optional[tuple[bytes, int]]:
+def _until_line(buffer: bytes, last: Callable[[bytes], bool]) -> tuple[bytes, int] | None:
     """The first complete line for which ``last`` holds, and the bytes it ends at."""
     consumed = 0
     while True:
@@ -64,7 +61,7 @@ def _until_line(buffer: bytes, last: Callable[[bytes], bool]) -> Optional[tuple[
             return text, consumed
 
 
-def numeric_reply(buffer: bytes) -> Optional[tuple[NumericReply, int]]:
+def numeric_reply(buffer: bytes) -> tuple[NumericReply, int] | None:
     """A whole reply, multi-line ones (``250-...`` up to ``250 ...``) included."""
     first = line(buffer)
     if first is None:
@@ -81,7 +78,7 @@ def numeric_reply(buffer: bytes) -> Optional[tuple[NumericReply, int]]:
     return NumericReply(code, buffer[:consumed]), consumed
 
 
-def tagged_reply(tag: bytes) -> Callable[[bytes], Optional[tuple[bytes, int]]]:
+def tagged_reply(tag: bytes) -> Callable[[bytes], tuple[bytes, int] | None]:
     """IMAP: every line up to and including the one starting with ``tag``."""
     prefix = tag + b" "
     return lambda buffer: _until_line(buffer, lambda text: text.startswith(prefix))
@@ -93,7 +90,7 @@ def imap_status(tagged: bytes) -> bytes:
     return parts[1].upper() if len(parts) > 1 else b""
 
 
-def sieve_response(buffer: bytes) -> Optional[tuple[bytes, int]]:
+def sieve_response(buffer: bytes) -> tuple[bytes, int] | None:
     """ManageSieve: lines up to the first starting with OK, NO or BYE."""
     found = _until_line(buffer, lambda text: bool(sieve_status(text)))
     return None if found is None else (buffer[: found[1]], found[1])

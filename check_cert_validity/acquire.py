@@ -1,0 +1,65 @@
+"""Acquisition, at the edge: an endpoint's or a file's certificates as ``Acquired``.
+
+The IO itself is elsewhere (``transport.fetch`` behind a callable,
+``certfile.read``); this module turns what they return, or the error they
+raise, into the value ``judgement.judge`` takes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from check_cert_validity import certfile
+from check_cert_validity.certinfo import CertFacts, clean
+from check_cert_validity.judgement import Acquired, Unreadable
+
+if TYPE_CHECKING:
+    from check_cert_validity.transport import Fetched
+
+
+def file_label(path: str) -> str:
+    """A path as it appears in plugin text (operator-given, still kept on one line)."""
+    return clean(path, 200)
+
+
+def from_fetched(label: str, fetched: Fetched) -> Acquired:
+    """A completed fetch: the leaf, then the rest of the chain the server presented."""
+    leaf = CertFacts.from_certificate(fetched.certificates[0])
+    above = tuple(CertFacts.from_certificate(cert) for cert in fetched.presented[1:])
+    return Acquired(label, (leaf, *above), session=fetched)
+
+
+def endpoint(label: str, fetch: Callable[[], Fetched], expect_path: str | None) -> Acquired:
+    """Fetch the endpoint's certificates; with ``expect_path``, read the file it should serve."""
+    from check_cert_validity.transport import EndpointError
+
+    try:
+        acquired = from_fetched(label, fetch())
+    except EndpointError as exc:
+        return Acquired(label, unreadable=Unreadable(str(exc)))
+    if expect_path is None:
+        return acquired
+    expected: CertFacts | Unreadable
+    try:
+        expected = CertFacts.from_certificate(certfile.load(expect_path).certificates[0])
+    except certfile.CertFileError as exc:
+        expected = Unreadable(str(exc), exc.cannot_look)
+    return Acquired(
+        label,
+        acquired.certificates,
+        expected=expected,
+        expected_label=file_label(expect_path),
+        session=acquired.session,
+    )
+
+
+def file(path: str) -> Acquired:
+    """The certificates in the file at ``path`` (``--file``), leaf first."""
+    label = file_label(path)
+    try:
+        bundle = certfile.load(path)
+    except certfile.CertFileError as exc:
+        return Acquired(label, unreadable=Unreadable(str(exc), exc.cannot_look), is_file=True)
+    facts = tuple(CertFacts.from_certificate(cert) for cert in bundle.certificates)
+    return Acquired(label, facts, bundle=bundle, is_file=True)

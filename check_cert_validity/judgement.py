@@ -1,0 +1,243 @@
+"""The judgement: what was acquired, the policy and ``now`` in; one immutable value out.
+
+Pure: no IO, no clock, no nagiosplugin. ``judge()`` derives the bounds once
+(from the leaf's lifetime and the policy), judges the leaf by the whole
+model and, with ``--chain``, every certificate above it by the lower bounds
+(``thresholds``), compares the served leaf with the one on disk for
+``--expect-file``, and turns a missing certificate into a problem. Every
+face (the Nagios line, OpenMetrics, StatsD, the exporter) renders the
+``Judgement`` it returns and nothing else.
+
+Failed uptake (``--expect-file``) compares DER bytes, never subjects: a
+renewed certificate usually keeps its subject. When they differ it is a
+WARNING saying which one is newer; when the one on disk is newer and was
+written longer than R ago, the service has missed a whole rotation, and the
+text says so in the model's words. It stays a WARNING: the urgency follows
+the served certificate's own time left, judged as usual, and the uptake text
+says what that is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from check_cert_validity.certinfo import CertFacts, utc_minute
+from check_cert_validity.durations import format_duration
+from check_cert_validity.states import State
+from check_cert_validity.thresholds import (
+    Bounds,
+    Policy,
+    ThresholdError,
+    TimeRange,
+    issuer_verdict,
+    leaf_verdict,
+)
+
+if TYPE_CHECKING:  # what acquisition adds for the long output; transport loads OpenSSL.SSL
+    from check_cert_validity.certfile import CertBundle
+    from check_cert_validity.transport import Fetched
+
+
+@dataclass(frozen=True, slots=True)
+class Unreadable:
+    """Why no certificate could be read. ``cannot_look``: the fault is on our side
+    (permission denied, a directory), which says nothing about the certificate."""
+
+    reason: str
+    cannot_look: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Acquired:
+    """What acquisition found: the certificates, leaf first, or why there are none.
+
+    ``label`` names the endpoint (``host:port``) or the file as plugin text
+    shows it. ``expected`` is ``--expect-file``'s leaf (or why it could not
+    be read), named ``expected_label``. ``session`` (an endpoint) and
+    ``bundle`` (a file) are kept for the long output only.
+    """
+
+    label: str
+    certificates: tuple[CertFacts, ...] = ()
+    unreadable: Unreadable | None = None
+    expected: CertFacts | Unreadable | None = None
+    expected_label: str = ""
+    session: Fetched | None = None
+    bundle: CertBundle | None = None
+    is_file: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class JudgedCert:
+    """One judged certificate: its chain position (0 = the leaf), state and text.
+
+    ``warning`` and ``critical`` are the ranges it was held to (None when no
+    bounds could be derived).
+    """
+
+    position: int
+    facts: CertFacts
+    state: State
+    text: str
+    warning: TimeRange | None = None
+    critical: TimeRange | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """Something other than a certificate's time: ``kind`` is ``endpoint``,
+    ``file`` or ``expect_file`` (no certificate from it) or ``uptake``."""
+
+    kind: str
+    state: State
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Judgement:
+    """The whole verdict of one check, as of ``now``."""
+
+    acquired: Acquired
+    now: datetime
+    bounds: Bounds | None
+    certificates: tuple[JudgedCert, ...]
+    problems: tuple[Problem, ...]
+    state: State
+
+    @property
+    def probe_success(self) -> bool:
+        """True when a certificate was read."""
+        return bool(self.certificates)
+
+
+def judge(acquired: Acquired, policy: Policy, now: datetime) -> Judgement:
+    """Judge what was acquired against ``policy`` as of ``now``."""
+    certificates: list[JudgedCert] = []
+    problems: list[Problem] = []
+    bounds: Bounds | None = None
+    if not acquired.certificates:
+        problems.append(_unreadable("file" if acquired.is_file else "endpoint", acquired, policy))
+    else:
+        leaf = acquired.certificates[0]
+        above = enumerate(acquired.certificates[1:] if policy.whole_chain else (), start=1)
+        try:
+            bounds = policy.bounds(leaf.lifetime)
+        except ThresholdError as exc:
+            certificates.append(_unbounded(acquired.label, leaf, now, exc))
+            certificates.extend(
+                JudgedCert(
+                    position, facts, State.UNKNOWN, f"{acquired.label} chain[{position}]: {exc}"
+                )
+                for position, facts in above
+            )
+        else:
+            certificates.append(_judge_leaf(acquired.label, leaf, now, bounds))
+            certificates.extend(
+                _judge_issuer(acquired.label, position, facts, leaf, now, bounds)
+                for position, facts in above
+            )
+        if acquired.expected is not None:
+            problems.extend(_uptake(acquired, leaf, now, bounds, policy))
+    states = [cert.state for cert in certificates] + [problem.state for problem in problems]
+    state = max(states, default=State.UNKNOWN)
+    return Judgement(acquired, now, bounds, tuple(certificates), tuple(problems), state)
+
+
+def _unreadable(kind: str, acquired: Acquired, policy: Policy) -> Problem:
+    why = acquired.unreadable or Unreadable("no certificate received")
+    label = acquired.expected_label if kind == "expect_file" else acquired.label
+    state = State.UNKNOWN if why.cannot_look else policy.unreachable
+    return Problem(kind, state, f"{label}: {why.reason}")
+
+
+def _unbounded(label: str, leaf: CertFacts, now: datetime, exc: ThresholdError) -> JudgedCert:
+    """A leaf no bounds can be derived for (notAfter <= notBefore, say)."""
+    who = f"{label} certificate '{leaf.name}'"
+    left = leaf.time_left(now)
+    # Still, a certificate outside its validity period is rejected by every client.
+    if left <= 0 or leaf.age(now) < 0:
+        when = f"expired {format_duration(-left)} ago" if left <= 0 else "not yet valid"
+        text = f"{who} {when} ({utc_minute(leaf.not_after)}), lifetime not positive"
+        return JudgedCert(0, leaf, State.CRITICAL, text)
+    return JudgedCert(0, leaf, State.UNKNOWN, f"{who}: {exc}")
+
+
+def _judge_leaf(label: str, leaf: CertFacts, now: datetime, bounds: Bounds) -> JudgedCert:
+    left, age = leaf.time_left(now), leaf.age(now)
+    verdict = leaf_verdict(left, age, leaf.lifetime, bounds)
+    who = f"{label} certificate '{leaf.name}'"
+    expiry = utc_minute(leaf.not_after)
+    if age < 0:
+        text = f"{who} is {verdict.reasons[0]} (notBefore {utc_minute(leaf.not_before)})"
+    elif left <= 0:
+        text = f"{who} {verdict.reasons[0]} ({expiry})"
+    else:
+        why = "".join(f", {reason}" for reason in verdict.reasons)
+        text = f"{who} has {format_duration(left)} left{why} (expires {expiry})"
+    return JudgedCert(0, leaf, verdict.state, text, bounds.warning_range(), bounds.critical_range())
+
+
+def _judge_issuer(
+    label: str, position: int, facts: CertFacts, leaf: CertFacts, now: datetime, bounds: Bounds
+) -> JudgedCert:
+    left, age = facts.time_left(now), facts.age(now)
+    verdict = issuer_verdict(left, age, bounds)
+    role = "root" if facts.self_issued else "intermediate"
+    who = f"{label} {role} '{facts.name}' (chain[{position}])"
+    expiry = utc_minute(facts.not_after)
+    if age < 0:
+        text = f"{who} is {verdict.reasons[0]} (notBefore {utc_minute(facts.not_before)})"
+    elif left <= 0:
+        text = f"{who} {verdict.reasons[0]} ({expiry})"
+    else:
+        before = ", before the leaf" if facts.not_after < leaf.not_after else ""
+        why = "".join(f", {reason}" for reason in verdict.reasons)
+        text = f"{who} expires in {format_duration(left)}{before}{why} ({expiry})"
+    warning, critical = bounds.lower_ranges()
+    return JudgedCert(position, facts, verdict.state, text, warning, critical)
+
+
+def _uptake(
+    acquired: Acquired, served: CertFacts, now: datetime, bounds: Bounds | None, policy: Policy
+) -> list[Problem]:
+    """The served leaf against the file it should be: no problem when they match."""
+    disk = acquired.expected
+    if isinstance(disk, Unreadable):
+        state = State.UNKNOWN if disk.cannot_look else policy.unreachable
+        return [Problem("expect_file", state, f"{acquired.expected_label}: {disk.reason}")]
+    assert disk is not None
+    if served.der == disk.der:
+        return []
+    path = acquired.expected_label
+    head = f"served certificate ({_identity(served)}) is not the one at {path} ({_identity(disk)})"
+    if served.not_before > disk.not_before:
+        why = f"the served one is newer; {path} holds an older one (a restart would serve it)"
+    else:
+        why = f"the service has not reloaded it; {_how_newer(disk, served, now, bounds)}"
+    left, expiry = served.time_left(now), utc_minute(served.not_after)
+    if left > 0:
+        urgency = f"the served one has {format_duration(left)} left (expires {expiry})"
+    else:
+        urgency = f"the served one expired {format_duration(-left)} ago ({expiry})"
+    return [Problem("uptake", State.WARNING, f"{acquired.label} {head}: {why}; {urgency}")]
+
+
+def _identity(facts: CertFacts) -> str:
+    return f"serial {facts.serial}, notBefore {utc_minute(facts.not_before)}"
+
+
+def _how_newer(disk: CertFacts, served: CertFacts, now: datetime, bounds: Bounds | None) -> str:
+    written = disk.age(now)
+    if served.not_before == disk.not_before:
+        return "both have the same notBefore"
+    if written < 0:
+        return f"the one on disk is newer and not valid for another {format_duration(-written)}"
+    text = f"the one on disk is newer, written {format_duration(written)} ago"
+    if bounds is not None and written > bounds.rotation:
+        text += (
+            f", longer than R {format_duration(bounds.rotation)}: rotation overdue by "
+            f"{format_duration(written - bounds.rotation)}"
+        )
+    return text
