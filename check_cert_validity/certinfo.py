@@ -5,11 +5,13 @@ datetimes. Certificate text is untrusted: ``clean`` keeps it on one line,
 free of ``|`` (the perfdata separator) and of control characters.
 """
 
-from __future__ import annotations
+# Annotations are evaluated here (no ``from __future__ import annotations``):
+# typing.NamedTuple compiles every annotation given as a string when the class
+# is made, and every check pays for that at start-up.
 
 import warnings
-from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
@@ -97,8 +99,7 @@ def _sans(cert: x509.Certificate) -> tuple[str, ...]:
     return tuple(names)
 
 
-@dataclass(frozen=True, slots=True)
-class CertFacts:
+class CertFacts(NamedTuple):
     """What the plugin reports about a certificate (text fields already cleaned)."""
 
     name: str
@@ -113,7 +114,7 @@ class CertFacts:
     certificate: x509.Certificate
 
     @classmethod
-    def from_certificate(cls, cert: x509.Certificate) -> CertFacts:
+    def from_certificate(cls, cert: x509.Certificate) -> "CertFacts":
         """Extract the facts; never raises for odd-but-parsed certificates."""
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

@@ -8,7 +8,7 @@ failure.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -19,8 +19,7 @@ class ClientCertError(Exception):
     """The client certificate or key cannot be used (a usage error)."""
 
 
-@dataclass(frozen=True, slots=True)
-class ClientIdentity:
+class ClientIdentity(NamedTuple):
     """The certificate chain (leaf first) and private key to present."""
 
     chain: tuple[x509.Certificate, ...]

@@ -17,11 +17,12 @@ the served certificate's own time left, judged as usual, and the uptake text
 says what that is.
 """
 
-from __future__ import annotations
+# Annotations are evaluated here (no ``from __future__ import annotations``):
+# typing.NamedTuple compiles every annotation given as a string when the class
+# is made, and every check pays for that at start-up.
 
-from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from check_cert_validity.certinfo import CertFacts, utc_minute
 from check_cert_validity.durations import format_duration
@@ -40,8 +41,7 @@ if TYPE_CHECKING:  # what acquisition adds for the long output; transport loads 
     from check_cert_validity.transport import Fetched
 
 
-@dataclass(frozen=True, slots=True)
-class Unreadable:
+class Unreadable(NamedTuple):
     """Why no certificate could be read. ``cannot_look``: the fault is on our side
     (permission denied, a directory), which says nothing about the certificate."""
 
@@ -49,8 +49,7 @@ class Unreadable:
     cannot_look: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class Acquired:
+class Acquired(NamedTuple):
     """What acquisition found: the certificates, leaf first, or why there are none.
 
     ``label`` names the endpoint (``host:port``) or the file as plugin text
@@ -64,13 +63,12 @@ class Acquired:
     unreadable: Unreadable | None = None
     expected: CertFacts | Unreadable | None = None
     expected_label: str = ""
-    session: Fetched | None = None
-    bundle: CertBundle | None = None
+    session: "Fetched | None" = None
+    bundle: "CertBundle | None" = None
     is_file: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class JudgedCert:
+class JudgedCert(NamedTuple):
     """One judged certificate: its chain position (0 = the leaf), state and text.
 
     ``warning`` and ``critical`` are the ranges it was held to (None when no
@@ -85,8 +83,7 @@ class JudgedCert:
     critical: TimeRange | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Problem:
+class Problem(NamedTuple):
     """Something other than a certificate's time: ``kind`` is ``endpoint``,
     ``file`` or ``expect_file`` (no certificate from it) or ``uptake``."""
 
@@ -95,8 +92,7 @@ class Problem:
     text: str
 
 
-@dataclass(frozen=True, slots=True)
-class Judgement:
+class Judgement(NamedTuple):
     """The whole verdict of one check, as of ``now``."""
 
     acquired: Acquired

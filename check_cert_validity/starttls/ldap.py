@@ -8,8 +8,7 @@ Disconnection (messageID 0); either way its diagnosticMessage is quoted.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:  # only for annotations: keeps the protocol table light to import
     from check_cert_validity.starttls.dialogue import Dialogue
@@ -68,8 +67,7 @@ def read_tlv(data: bytes, pos: int) -> tuple[int, int, int] | None:
     return tag, start, start + length
 
 
-@dataclass(frozen=True, slots=True)
-class LdapResult:
+class LdapResult(NamedTuple):
     """The parts of an ExtendedResponse we judge and quote."""
 
     message_id: int
