@@ -18,6 +18,7 @@ from typing import Iterable, Optional, Sequence
 from OpenSSL import SSL
 
 from check_cert_validity.certfactory import Issued
+from check_cert_validity.probe import load_identity
 
 HANDSHAKE = 22
 ALERT = 21
@@ -104,8 +105,7 @@ def alert(description: int, level: int = 2) -> bytes:
 def real_server_flight(client_hello: bytes, leaf: Issued, max_version: Optional[int]) -> bytes:
     """What a real OpenSSL server answers to ``client_hello`` (memory BIOs)."""
     context = SSL.Context(SSL.TLS_SERVER_METHOD)
-    context.use_certificate(leaf.cert)  # type: ignore[arg-type]
-    context.use_privatekey(leaf.key)  # type: ignore[arg-type]
+    load_identity(context, [leaf.cert], leaf.key)
     if max_version:
         context.set_max_proto_version(max_version)
     server = SSL.Connection(context, None)
