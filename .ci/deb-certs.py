@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-UTC = datetime.timezone.utc
+UTC = datetime.UTC
 CERTIFICATES = {
     "fresh": datetime.datetime(2026, 1, 1, tzinfo=UTC),
     "overdue": datetime.datetime(2025, 12, 10, tzinfo=UTC),
