@@ -126,7 +126,8 @@ LIMITS = (
         (
             OPENING + b"<stream:features>" + MECHANISMS + LIMITS + b"</stream:features>",
             "'<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>"
-            "<mechanism>ANONYMOUS</mechanism></mechanisms><limits xmlns='urn:xmpp:stream-limits:0'><...'",
+            "<mechanism>ANONYMOUS</mechanism></mechanisms>"
+            "<limits xmlns='urn:xmpp:stream-limits:0'><...'",
         ),
         (OPENING + b"<features/>", "'<features/>'"),
         # a stream error: the error element, not the stream's attributes before it

@@ -11,11 +11,11 @@ from __future__ import annotations
 import glob
 import os
 import pwd
+import re
 import shutil
 import socket
 import subprocess
 import tempfile
-import time
 from dataclasses import dataclass
 from typing import Iterator, Optional, Sequence
 
@@ -25,6 +25,7 @@ from check_cert_validity.certfactory import Issued, issue
 from check_cert_validity.loopback import write_pem
 
 from conftest import DAY, NOW, free_port, stop_process
+from conftest import wait_for_port as listening
 
 STARTUP_SECONDS = 30
 
@@ -58,19 +59,9 @@ def _workdir(name: str) -> str:
     return path
 
 
-def wait_for_port(port: int, proc: Optional[subprocess.Popen], log: str) -> None:
-    """Until ``port`` accepts a connection; fail with the log if the daemon died."""
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            break
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.5).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    tail = open(log, errors="replace").read()[-2000:] if os.path.exists(log) else ""
-    pytest.fail(f"server on port {port} did not come up:\n{tail}")
+def wait_for_port(port: int, proc: Optional[subprocess.Popen], *logs: str) -> None:
+    """Until the daemon listens on ``port``; fail with its logs if it died or never listens."""
+    listening(port, timeout=STARTUP_SECONDS, proc=proc, logs=logs)
 
 
 def _serving(started: tuple[int, subprocess.Popen, str]) -> Iterator[int]:
@@ -144,10 +135,10 @@ def start_postgres(pki: Pki, ssl: bool) -> tuple[int, subprocess.Popen, str]:
             shutil.chown(os.path.join(directory, name), "postgres")
     data = os.path.join(directory, "data")
     log = os.path.join(directory, "postgres.log")
-    subprocess.run(
+    _prepare(
+        "initdb",
         [*_as("postgres"), initdb, "-D", data, "-A", "trust", "-U", "postgres", "--no-sync"],
-        check=True,
-        capture_output=True,
+        log,
     )
     port = free_port()
     settings = {
@@ -290,9 +281,11 @@ def dovecot(pki: Pki) -> Iterator[dict[str, int]]:
             )
         )
     log = os.path.join(directory, "dovecot.log")
-    proc = _spawn([binary, "-F", "-c", config], os.path.join(directory, "stdout.log"))
+    # configuration errors go to stderr, before dovecot opens its log
+    stderr = os.path.join(directory, "stdout.log")
+    proc = _spawn([binary, "-F", "-c", config], stderr)
     for port in ports.values():
-        wait_for_port(port, proc, log)
+        wait_for_port(port, proc, stderr, log)
     yield ports
     stop_process(proc)
     shutil.rmtree(directory, ignore_errors=True)
@@ -347,9 +340,10 @@ def postfix(pki: Pki) -> Iterator[int]:
     with open(os.path.join(conf, "master.cf"), "w") as handle:
         handle.write(POSTFIX_MASTER.format(port=port))
     log = os.path.join(directory, "maillog")
-    subprocess.run([binary, "-c", conf, "start"], check=True, capture_output=True)
+    started = os.path.join(directory, "start.log")
     try:
-        wait_for_port(port, None, log)
+        _prepare("postfix start", [binary, "-c", conf, "start"], started)
+        wait_for_port(port, None, started, log)
         yield port
     finally:
         subprocess.run([binary, "-c", conf, "stop"], check=False, capture_output=True)
@@ -379,17 +373,30 @@ def _mariadbd() -> str:
     return _need(shutil.which("mariadbd") or "/usr/sbin/mariadbd", "mariadb-server")
 
 
-def mariadb_greeting_version() -> str:
-    """The version the started MariaDB server puts in its greeting packet.
+def mariadb_greeting_version(port: int) -> str:
+    """The version the MariaDB server on ``port`` puts in its greeting packet.
 
-    ``mariadbd --version`` says ``... Ver 10.11.19-MariaDB-0+deb12u1 for ...``;
-    MariaDB 10 prefixes its greeting's version with ``5.5.5-`` (a replication
-    hack, dropped in 11.0: MDEV-28910).
+    Read from the server itself, independently of the plugin: the greeting is
+    a packet (3-byte length, sequence id), protocol version 10, then the
+    version up to a NUL. What it looks like changed between releases: MariaDB
+    10 prefixes it with ``5.5.5-`` (a replication hack, dropped in 11.0:
+    MDEV-28910), Debian 13's 11.8 appends `` from Debian``. So that the test
+    still follows the installed package, the version ``mariadbd --version``
+    reports must be in it.
     """
+    with socket.create_connection(("127.0.0.1", port), 10) as sock:
+        sock.settimeout(10)
+        packet = b""
+        while len(packet) < 5 or b"\0" not in packet[5:]:
+            chunk = sock.recv(4096)
+            assert chunk, f"MariaDB on port {port} closed before its greeting: {packet!r}"
+            packet += chunk
+    assert packet[4] == 10, f"not a protocol 10 greeting: {packet[:40]!r}"
+    version = packet[5 : packet.index(b"\0", 5)].decode()
     out = subprocess.run([_mariadbd(), "--version"], capture_output=True, text=True, check=True)
-    words = out.stdout.split()
-    version = words[words.index("Ver") + 1]
-    return f"5.5.5-{version}" if version.startswith("10.") else version
+    installed = re.search(r"\d+\.\d+\.\d+", out.stdout)
+    assert installed and installed.group(0) in version, (out.stdout, version)
+    return version
 
 
 def start_mariadb(pki: Pki, ssl: bool) -> tuple[int, subprocess.Popen, str]:
