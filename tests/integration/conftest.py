@@ -199,14 +199,11 @@ def slapd_without_tls(pki: Pki) -> Iterator[int]:
     yield from _serving(start_slapd(pki, tls=False))
 
 
-DOVECOT_CONF = """\
-base_dir = {d}/run
-state_dir = {d}/state
-instance_name = ccv-{port_imap}
-log_path = {d}/dovecot.log
-protocols = {protocols}
-listen = 127.0.0.1
-ssl = yes
+# Dovecot 2.4 (Debian 13) refuses 2.3's configuration: it must begin with
+# dovecot_config_version, and the settings for the certificate, the mailbox
+# and the user databases were renamed. The services are written alike (but
+# for the LMTP listener's address).
+DOVECOT_23_SETTINGS = """\
 ssl_cert = <{cert}
 ssl_key = <{key}
 mail_location = maildir:{d}/home/Maildir
@@ -218,6 +215,35 @@ userdb {{
   driver = static
   args = uid=nobody gid=nogroup home={d}/home
 }}
+"""
+
+DOVECOT_24_SETTINGS = """\
+ssl_server_cert_file = {cert}
+ssl_server_key_file = {key}
+mail_driver = maildir
+mail_path = {d}/home/Maildir
+passdb static {{
+  password = unused
+}}
+userdb static {{
+  fields {{
+    uid = nobody
+    gid = nogroup
+    home = {d}/home
+  }}
+}}
+"""
+
+DOVECOT_CONF = """\
+{first}
+base_dir = {d}/run
+state_dir = {d}/state
+instance_name = ccv-{port_imap}
+log_path = {d}/dovecot.log
+protocols = {protocols}
+listen = 127.0.0.1
+ssl = yes
+{settings}
 service imap-login {{
   inet_listener imap {{
     port = {port_imap}
@@ -236,12 +262,33 @@ service pop3-login {{
 }}
 service lmtp {{
   inet_listener lmtp {{
-    address = 127.0.0.1
+    {address} = 127.0.0.1
     port = {port_lmtp}
   }}
 }}
 {sieve}
 """
+
+
+def dovecot_version(binary: str) -> tuple[int, ...]:
+    """``dovecot --version`` says e.g. ``2.3.19.1 (9b53102964)`` or ``2.4.1-4 (7d8c0e5759)``."""
+    out = subprocess.run([binary, "--version"], capture_output=True, text=True, check=True)
+    found = re.match(r"\d+(?:\.\d+)+", out.stdout.strip())
+    assert found, f"unexpected dovecot --version: {out.stdout!r}"
+    return tuple(int(part) for part in found.group(0).split("."))
+
+
+def dovecot_conf(binary: str, **values: object) -> str:
+    """The configuration in the dialect of the installed Dovecot."""
+    if dovecot_version(binary) >= (2, 4):
+        first = "dovecot_config_version = 2.4.0\ndovecot_storage_version = 2.4.0"
+        settings, address = DOVECOT_24_SETTINGS, "listen"
+    else:
+        first, settings, address = "", DOVECOT_23_SETTINGS, "address"
+    return DOVECOT_CONF.format(
+        first=first, settings=settings.format(**values), address=address, **values
+    )
+
 
 SIEVE_SERVICES = """\
 service managesieve-login {{
@@ -271,7 +318,8 @@ def dovecot(pki: Pki) -> Iterator[dict[str, int]]:
     config = os.path.join(directory, "dovecot.conf")
     with open(config, "w") as handle:
         handle.write(
-            DOVECOT_CONF.format(
+            dovecot_conf(
+                binary,
                 d=directory,
                 cert=pki.cert,
                 key=pki.key,
