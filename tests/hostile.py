@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import socket
 import struct
-from typing import Iterable, Optional, Sequence
+from collections.abc import Iterable, Sequence
 
 from OpenSSL import SSL
 
@@ -102,7 +102,7 @@ def alert(description: int, level: int = 2) -> bytes:
     return records(ALERT, bytes([level, description]))
 
 
-def real_server_flight(client_hello: bytes, leaf: Issued, max_version: Optional[int]) -> bytes:
+def real_server_flight(client_hello: bytes, leaf: Issued, max_version: int | None) -> bytes:
     """What a real OpenSSL server answers to ``client_hello`` (memory BIOs)."""
     context = SSL.Context(SSL.TLS_SERVER_METHOD)
     load_identity(context, [leaf.cert], leaf.key)
