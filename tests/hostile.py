@@ -18,6 +18,7 @@ from collections.abc import Iterable, Sequence
 from OpenSSL import SSL
 
 from check_cert_validity.certfactory import Issued
+from check_cert_validity.der import tlv
 from check_cert_validity.probe import load_identity
 
 HANDSHAKE = 22
@@ -131,18 +132,6 @@ def reset(conn: socket.socket) -> None:
 # --- hostile certificate bytes ------------------------------------------------
 # The plugin checks no signatures, so a signed certificate can be edited after
 # signing: these helpers rewrite DER (X.690) where no builder would go.
-
-
-def _der_length(size: int) -> bytes:
-    if size < 0x80:
-        return bytes([size])
-    raw = size.to_bytes((size.bit_length() + 7) // 8, "big")
-    return bytes([0x80 | len(raw)]) + raw
-
-
-def tlv(tag: int, body: bytes) -> bytes:
-    """One DER element (single-byte tags only)."""
-    return bytes([tag]) + _der_length(len(body)) + body
 
 
 def _children(body: bytes) -> list[bytes]:
