@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -148,7 +149,7 @@ def test_a_hung_target_delays_no_other_and_restarts_when_its_probe_ends(
         listener.close()
     # probed at start and every second, whatever the hung target does
     assert len(fine) >= 4, fine
-    assert all(0.7 < later - earlier < 1.3 for earlier, later in zip(fine, fine[1:], strict=False))
+    assert all(0.7 < later - earlier < 1.3 for earlier, later in pairwise(fine))
     # the hung one reports at its 2.5 s deadline and starts again at once (not 1 s later)
     assert len(slow) == 2, slow
     assert slow[0] - began > 2.5
