@@ -20,6 +20,8 @@ MAX_TEXT = 80
 
 def clean(text: str, limit: int = MAX_TEXT) -> str:
     """Make untrusted text one printable line: escape controls and ``|``, cap length."""
+    if len(text) <= limit and text.isascii() and text.isprintable() and "|" not in text:
+        return text  # the common case, without a loop over every character
     out = []
     for char in text:
         code = ord(char)

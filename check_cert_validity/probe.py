@@ -152,6 +152,11 @@ class HandshakeProbe:
         # reference, so that a finished probe is freed without the cyclic GC
         self._conn.set_app_data(None)
 
+    def release(self) -> None:
+        """Drop the connection's reference back to this probe (abandoned, unfinished ones
+        would otherwise wait for the cyclic garbage collector, OpenSSL memory and all)."""
+        self._conn.set_app_data(None)
+
     def data_to_send(self) -> bytes:
         """Bytes the handshake wants on the wire now (may be empty)."""
         chunks = []

@@ -134,6 +134,8 @@ async def _handshake(sock: socket.socket, probe: HandshakeProbe) -> None:
     loop = asyncio.get_running_loop()
     while True:
         outgoing = probe.data_to_send()
+        if probe.finished:
+            outgoing += probe.close_notify()
         if outgoing:
             try:
                 await loop.sock_sendall(sock, outgoing)
@@ -200,12 +202,6 @@ async def fetch(
             await _handshake(sock, probe)
             timings["handshake"] = loop.time() - start
             spot.log(f"handshake done: {probe.tls_version} {probe.cipher} {probe.error or ''}")
-            bye = probe.close_notify()
-            if bye:
-                try:
-                    sock.send(bye)  # best effort, never waited for
-                except OSError:
-                    pass
     except TimeoutError:
         if probe is not None and probe.certificates:
             return _fetched(probe, peer, f"timed out after {seconds:g}s", timings)
@@ -217,6 +213,8 @@ async def fetch(
     finally:
         if sock is not None:
             sock.close()
+        if probe is not None:
+            probe.release()
     assert probe is not None
     if not probe.certificates:
         raise transport.EndpointError(probe.explain_failure())
