@@ -32,7 +32,7 @@ from check_cert_validity.loopback import TLSServer
 PLUGINS = "/usr/lib/nagios/plugins"
 FLOOR = "import OpenSSL.SSL, cryptography.x509, nagiosplugin"
 # The plugin switches the cyclic garbage collector off for its short life
-# (cli.console_main); this floor does the same, for a like-for-like ratio.
+# (console.main); this floor does the same, for a like-for-like ratio.
 FLOOR_NO_GC = "import gc; gc.disable(); " + FLOOR
 FLOORS = ("import floor (3 libraries)", "import floor, collector off")
 

@@ -2,6 +2,6 @@
 
 import sys
 
-from check_cert_validity.cli import console_main
+from check_cert_validity.console import main
 
-sys.exit(console_main())
+sys.exit(main())

@@ -23,7 +23,7 @@ import errno
 import os
 import re
 import stat
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from cryptography import x509
 
@@ -45,8 +45,7 @@ class CertFileError(Exception):
         self.cannot_look = cannot_look
 
 
-@dataclass(frozen=True, slots=True)
-class CertBundle:
+class CertBundle(NamedTuple):
     """What a certificate file holds: certificates (leaf first) and what was skipped."""
 
     certificates: tuple[x509.Certificate, ...]

@@ -5,11 +5,13 @@ datetimes. Certificate text is untrusted: ``clean`` keeps it on one line,
 free of ``|`` (the perfdata separator) and of control characters.
 """
 
-from __future__ import annotations
+# Annotations are evaluated here (no ``from __future__ import annotations``):
+# typing.NamedTuple compiles every annotation given as a string when the class
+# is made, and every check pays for that at start-up.
 
 import warnings
-from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import NamedTuple
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
@@ -57,11 +59,12 @@ def _name(cert: x509.Certificate, which: str) -> x509.Name | None:
     """``cert.subject``/``cert.issuer``, or None when its strings are not decodable.
 
     cryptography parses names lazily and raises ValueError on first access
-    when, say, a UTF8String holds bytes that are not UTF-8.
+    when, say, a UTF8String holds bytes that are not UTF-8 (before version
+    39, KeyError for a string type it does not know).
     """
     try:
         return getattr(cert, which)  # type: ignore[no-any-return]
-    except (ValueError, UnicodeError):
+    except (ValueError, UnicodeError, KeyError):
         return None
 
 
@@ -99,8 +102,7 @@ def _sans(cert: x509.Certificate) -> tuple[str, ...]:
     return tuple(names)
 
 
-@dataclass(frozen=True, slots=True)
-class CertFacts:
+class CertFacts(NamedTuple):
     """What the plugin reports about a certificate (text fields already cleaned).
 
     ``issuer_name`` is the issuer's CN, or its whole DN when it has none: what
@@ -120,7 +122,7 @@ class CertFacts:
     certificate: x509.Certificate
 
     @classmethod
-    def from_certificate(cls, cert: x509.Certificate) -> CertFacts:
+    def from_certificate(cls, cert: x509.Certificate) -> "CertFacts":
         """Extract the facts; never raises for odd-but-parsed certificates."""
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -139,8 +141,8 @@ class CertFacts:
                 sans=tuple(clean(s) for s in sans[:50]),
                 serial=_serial_hex(cert.serial_number),
                 sha256=cert.fingerprint(hashes.SHA256()).hex(":").upper(),
-                not_before=cert.not_valid_before_utc,
-                not_after=cert.not_valid_after_utc,
+                not_before=not_before(cert),
+                not_after=not_after(cert),
                 self_issued=subject_name is not None and subject_name == issuer_name,
                 certificate=cert,
             )
@@ -175,6 +177,22 @@ def _serial_hex(serial: int) -> str:
         digits = "0" + digits
     text = sign + ":".join(digits[i : i + 2] for i in range(0, len(digits), 2))
     return clean(text, 120)
+
+
+def not_before(cert: x509.Certificate) -> datetime:
+    """notBefore, timezone-aware UTC, with any cryptography this plugin supports."""
+    try:
+        return cert.not_valid_before_utc
+    except AttributeError:  # before cryptography 42 (Debian 12 has 38): naive UTC only
+        return cert.not_valid_before.replace(tzinfo=UTC)
+
+
+def not_after(cert: x509.Certificate) -> datetime:
+    """notAfter, timezone-aware UTC, with any cryptography this plugin supports."""
+    try:
+        return cert.not_valid_after_utc
+    except AttributeError:  # before cryptography 42 (Debian 12 has 38): naive UTC only
+        return cert.not_valid_after.replace(tzinfo=UTC)
 
 
 def utc_minute(moment: datetime) -> str:

@@ -11,7 +11,6 @@ paths that need them.
 
 from __future__ import annotations
 
-import gc
 import os
 import signal
 import sys
@@ -27,17 +26,17 @@ from check_cert_validity.thresholds import Policy, ThresholdError
 if TYPE_CHECKING:
     from argparse import Namespace
 
-# When the plugin started (the console script imports this module first):
-# the -t deadline counts from here, imports included.
-STARTED = time.monotonic()
-
 
 class Interrupted(Exception):
     """A signal (SIGTERM from a scheduler, SIGINT) asked us to stop."""
 
 
-def parse(argv: Sequence[str] | None) -> tuple[Namespace, Policy]:
-    """Parse and cross-check the command line; raises UsageError."""
+def parse(argv: Sequence[str] | None, started: float | None = None) -> tuple[Namespace, Policy]:
+    """Parse and cross-check the command line; raises UsageError.
+
+    ``started`` (``time.monotonic()``) is when the plugin started, which the
+    ``-t`` deadline counts from; by default, now.
+    """
     given = list(sys.argv[1:] if argv is None else argv)
     try:
         args = build_parser().parse_args(given)
@@ -49,7 +48,7 @@ def parse(argv: Sequence[str] | None) -> tuple[Namespace, Policy]:
         ):
             raise UsageError(f"{exc} (negative values are not allowed)") from None
         raise
-    args.started = STARTED if argv is None else time.monotonic()
+    args.started = time.monotonic() if started is None else started
     try:
         policy = Policy(
             args.validity,
@@ -100,23 +99,10 @@ def _on_signal(signum: int, _frame: object) -> NoReturn:
     raise Interrupted(signal.Signals(signum).name)
 
 
-def console_main() -> int:
-    """The console script (and ``python -m``): one check in a process of its own.
-
-    A check lives a fraction of a second and leaves a few hundred objects in
-    reference cycles, so the cyclic garbage collector is switched off for the
-    process: its passes over the freshly imported libraries cost about 4% of
-    a check's instructions (bench/bench.py). Refcounting still frees
-    everything else at once. ``main()`` alone leaves the collector alone.
-    """
-    gc.disable()
-    return main()
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the plugin; print its output; return the exit code."""
+def main(argv: Sequence[str] | None = None, started: float | None = None) -> int:
+    """Run the plugin on ``argv`` (default ``sys.argv[1:]``), print its output, return its code."""
     try:
-        return _main(argv)
+        return _main(argv, started)
     except BrokenPipeError:
         # Whoever reads stdout left (`| head -1`): nothing more can be said, and
         # a traceback on stderr would be the only output. Silence the final flush.
@@ -128,12 +114,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return State.UNKNOWN
 
 
-def _main(argv: Sequence[str] | None) -> int:
+def _main(argv: Sequence[str] | None, started: float | None) -> int:
     previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     verbose = 0
     try:
         try:
-            args, policy = parse(argv)
+            args, policy = parse(argv, started)
         except UsageError as exc:
             sys.stdout.write(usage_text(str(exc)))
             return State.UNKNOWN
@@ -168,4 +154,4 @@ def _main(argv: Sequence[str] | None) -> int:
         sys.stdout.flush()
 
 
-__all__ = ["build_parser", "console_main", "main", "parse"]
+__all__ = ["build_parser", "main", "parse"]

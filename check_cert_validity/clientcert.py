@@ -8,19 +8,22 @@ failure.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import TYPE_CHECKING, NamedTuple
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
+
+from check_cert_validity import certfile
+
+if TYPE_CHECKING:  # the name is newer than Debian 12's cryptography 38
+    from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
 
 class ClientCertError(Exception):
     """The client certificate or key cannot be used (a usage error)."""
 
 
-@dataclass(frozen=True, slots=True)
-class ClientIdentity:
+class ClientIdentity(NamedTuple):
     """The certificate chain (leaf first) and private key to present."""
 
     chain: tuple[x509.Certificate, ...]
@@ -39,8 +42,8 @@ def load(cert_path: str, key_path: str | None) -> ClientIdentity:
     """Load PEM files; the key may sit in the certificate file (``key_path`` None)."""
     cert_pem = _read(cert_path, "client certificate")
     try:
-        chain = tuple(x509.load_pem_x509_certificates(cert_pem))
-    except ValueError:
+        chain = certfile.parse(cert_pem).certificates
+    except certfile.CertFileError:
         raise ClientCertError(f"no PEM certificate in {cert_path!r}") from None
     key_source = key_path or cert_path
     key_pem = _read(key_source, "client key") if key_path else cert_pem

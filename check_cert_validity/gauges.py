@@ -11,8 +11,8 @@ judgement's, the times the certificate's.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 from check_cert_validity.certinfo import CertFacts
 from check_cert_validity.judgement import Judgement
@@ -21,8 +21,7 @@ from check_cert_validity.thresholds import Bounds
 PREFIX = "cert_validity_"
 
 
-@dataclass(frozen=True, slots=True)
-class Gauge:
+class Gauge(NamedTuple):
     """A metric family: ``key`` is its name without the ``cert_validity_`` prefix."""
 
     key: str
@@ -72,8 +71,7 @@ GAUGES = ENDPOINT_GAUGES + CERT_GAUGES
 Labels = tuple[tuple[str, str], ...]
 
 
-@dataclass(frozen=True, slots=True)
-class Sample:
+class Sample(NamedTuple):
     """One value of one gauge, with its labels in a fixed order."""
 
     gauge: Gauge

@@ -17,11 +17,12 @@ the served certificate's own time left, judged as usual, and the uptake text
 says what that is.
 """
 
-from __future__ import annotations
+# Annotations are evaluated here (no ``from __future__ import annotations``):
+# typing.NamedTuple compiles every annotation given as a string when the class
+# is made, and every check pays for that at start-up.
 
-from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from check_cert_validity.certinfo import CertFacts, utc_minute
 from check_cert_validity.durations import format_duration
@@ -31,6 +32,7 @@ from check_cert_validity.thresholds import (
     Policy,
     ThresholdError,
     TimeRange,
+    Verdict,
     issuer_verdict,
     leaf_verdict,
 )
@@ -40,8 +42,7 @@ if TYPE_CHECKING:  # what acquisition adds for the long output; transport loads 
     from check_cert_validity.transport import Fetched
 
 
-@dataclass(frozen=True, slots=True)
-class Unreadable:
+class Unreadable(NamedTuple):
     """Why no certificate could be read. ``cannot_look``: the fault is on our side
     (permission denied, a directory), which says nothing about the certificate."""
 
@@ -49,8 +50,7 @@ class Unreadable:
     cannot_look: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class Acquired:
+class Acquired(NamedTuple):
     """What acquisition found: the certificates, leaf first, or why there are none.
 
     ``label`` names the endpoint (``host:port``) or the file as plugin text
@@ -64,13 +64,12 @@ class Acquired:
     unreadable: Unreadable | None = None
     expected: CertFacts | Unreadable | None = None
     expected_label: str = ""
-    session: Fetched | None = None
-    bundle: CertBundle | None = None
+    session: "Fetched | None" = None
+    bundle: "CertBundle | None" = None
     is_file: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class JudgedCert:
+class JudgedCert(NamedTuple):
     """One judged certificate: its chain position (0 = the leaf), state and text.
 
     ``warning`` and ``critical`` are the ranges it was held to (None when no
@@ -85,8 +84,7 @@ class JudgedCert:
     critical: TimeRange | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Problem:
+class Problem(NamedTuple):
     """Something other than a certificate's time: ``kind`` is ``endpoint``,
     ``file`` or ``expect_file`` (no certificate from it) or ``uptake``."""
 
@@ -95,8 +93,7 @@ class Problem:
     text: str
 
 
-@dataclass(frozen=True, slots=True)
-class Judgement:
+class Judgement(NamedTuple):
     """The whole verdict of one check, as of ``now``."""
 
     acquired: Acquired
@@ -165,38 +162,34 @@ def _unbounded(label: str, leaf: CertFacts, now: datetime, exc: ThresholdError) 
 
 
 def _judge_leaf(label: str, leaf: CertFacts, now: datetime, bounds: Bounds) -> JudgedCert:
-    left, age = leaf.time_left(now), leaf.age(now)
-    verdict = leaf_verdict(left, age, leaf.lifetime, bounds)
-    who = f"{label} certificate '{leaf.name}'"
-    expiry = utc_minute(leaf.not_after)
-    if age < 0:
-        text = f"{who} is {verdict.reasons[0]} (notBefore {utc_minute(leaf.not_before)})"
-    elif left <= 0:
-        text = f"{who} {verdict.reasons[0]} ({expiry})"
-    else:
-        why = "".join(f", {reason}" for reason in verdict.reasons)
-        text = f"{who} has {format_duration(left)} left{why} (expires {expiry})"
+    verdict = leaf_verdict(leaf.time_left(now), leaf.age(now), leaf.lifetime, bounds)
+    running = f"has {format_duration(leaf.time_left(now))} left"
+    text = _text(f"{label} certificate '{leaf.name}'", leaf, now, verdict, running, "expires ")
     return JudgedCert(0, leaf, verdict.state, text, bounds.warning_range(), bounds.critical_range())
 
 
 def _judge_issuer(
     label: str, position: int, facts: CertFacts, leaf: CertFacts, now: datetime, bounds: Bounds
 ) -> JudgedCert:
-    left, age = facts.time_left(now), facts.age(now)
-    verdict = issuer_verdict(left, age, bounds)
+    verdict = issuer_verdict(facts.time_left(now), facts.age(now), bounds)
     role = "root" if facts.self_issued else "intermediate"
-    who = f"{label} {role} '{facts.name}' (chain[{position}])"
-    expiry = utc_minute(facts.not_after)
-    if age < 0:
-        text = f"{who} is {verdict.reasons[0]} (notBefore {utc_minute(facts.not_before)})"
-    elif left <= 0:
-        text = f"{who} {verdict.reasons[0]} ({expiry})"
-    else:
-        before = ", before the leaf" if facts.not_after < leaf.not_after else ""
-        why = "".join(f", {reason}" for reason in verdict.reasons)
-        text = f"{who} expires in {format_duration(left)}{before}{why} ({expiry})"
+    before = ", before the leaf" if facts.not_after < leaf.not_after else ""
+    running = f"expires in {format_duration(facts.time_left(now))}{before}"
+    text = _text(f"{label} {role} '{facts.name}' (chain[{position}])", facts, now, verdict, running)
     warning, critical = bounds.lower_ranges()
     return JudgedCert(position, facts, verdict.state, text, warning, critical)
+
+
+def _text(
+    who: str, facts: CertFacts, now: datetime, verdict: Verdict, running: str, expires: str = ""
+) -> str:
+    """The status text: not yet valid, expired, or ``running`` (its time left) and the reasons."""
+    if facts.age(now) < 0:
+        return f"{who} is {verdict.reasons[0]} (notBefore {utc_minute(facts.not_before)})"
+    if facts.time_left(now) <= 0:
+        return f"{who} {verdict.reasons[0]} ({utc_minute(facts.not_after)})"
+    why = "".join(f", {reason}" for reason in verdict.reasons)
+    return f"{who} {running}{why} ({expires}{utc_minute(facts.not_after)})"
 
 
 def _uptake(

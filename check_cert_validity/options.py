@@ -8,13 +8,13 @@ CheckCommand and the README's option table. Adding an option is one entry
 here plus the code that uses its value.
 """
 
-from __future__ import annotations
-
+# Annotations are evaluated here (no ``from __future__ import annotations``):
+# typing.NamedTuple compiles every annotation given as a string when the class
+# is made, and every check pays for that at start-up.
 import argparse
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import NoReturn
+from typing import Any, NamedTuple, NoReturn
 
 from check_cert_validity import __version__, converters
 from check_cert_validity.output import status_line
@@ -47,16 +47,7 @@ class HelpOrVersionShown(Exception):
     """``--help``/``--version`` printed their text; exit UNKNOWN."""
 
 
-@dataclass(frozen=True, slots=True)
-class Option:
-    """One option. ``kind``: value, flag (store_true), const, count or version.
-
-    ``convert`` turns a value's text into the value (``converters``);
-    ``const`` is what a const option stores, or the version text;
-    ``exclusive`` names a mutually exclusive group within the section;
-    ``dest`` defaults to the first long flag, ``-`` written ``_``.
-    """
-
+class _OptionFields(NamedTuple):
     flags: tuple[str, ...]
     kind: str = "value"
     dest: str = ""
@@ -68,11 +59,23 @@ class Option:
     help: str | None = None
     exclusive: str | None = None
 
-    def __post_init__(self) -> None:
-        if not self.dest:
-            longs = [flag for flag in self.flags if flag.startswith("--")]
-            name = (longs[0] if longs else self.flags[0]).lstrip("-").replace("-", "_")
-            object.__setattr__(self, "dest", name)
+
+class Option(_OptionFields):
+    """One option. ``kind``: value, flag (store_true), const, count or version.
+
+    ``convert`` turns a value's text into the value (``converters``);
+    ``const`` is what a const option stores, or the version text;
+    ``exclusive`` names a mutually exclusive group within the section;
+    ``dest`` defaults to the first long flag, ``-`` written ``_``.
+    """
+
+    __slots__ = ()
+
+    def __new__(cls, flags: tuple[str, ...], **settings: Any) -> "Option":
+        if not settings.get("dest"):
+            longs = [flag for flag in flags if flag.startswith("--")]
+            settings["dest"] = (longs[0] if longs else flags[0]).lstrip("-").replace("-", "_")
+        return super().__new__(cls, flags, **settings)
 
     def argparse_kwargs(self) -> dict[str, object]:
         """``add_argument`` keywords for this option."""

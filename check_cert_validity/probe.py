@@ -17,6 +17,7 @@ States:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
@@ -68,10 +69,7 @@ def client_context(
     if alpn:
         context.set_alpn_protos([alpn])  # PostgreSQL 17 direct TLS insists on it
     if identity is not None:
-        context.use_certificate(identity.chain[0])
-        for extra in identity.chain[1:]:
-            context.add_extra_chain_cert(extra)
-        context.use_privatekey(identity.key)  # type: ignore[arg-type]
+        load_identity(context, identity.chain, identity.key)
     if classical_groups:
         _offer_classical_groups(context)
     return context
@@ -217,7 +215,11 @@ class HandshakeProbe:
     def presented(self) -> tuple[x509.Certificate, ...]:
         """Every certificate the server sent, in its order (completed handshakes)."""
         try:
-            chain = self._conn.get_peer_cert_chain(as_cryptography=True)
+            try:
+                chain = self._conn.get_peer_cert_chain(as_cryptography=True)
+            except TypeError:  # before pyOpenSSL 24.3 (Debian 12 has 23): X509 objects only
+                found = self._conn.get_peer_cert_chain()
+                chain = [cert.to_cryptography() for cert in found] if found else None
         except ValueError:  # one cryptography cannot parse
             chain = None
         return tuple(chain) if chain else self.certificates
@@ -249,6 +251,25 @@ class HandshakeProbe:
         if self.error:
             return self.error
         return "no certificate received"
+
+
+def load_identity(context: SSL.Context, chain: Sequence[x509.Certificate], key: Any) -> None:
+    """Give ``context`` a certificate chain (leaf first) to present and the leaf's key.
+
+    Before pyOpenSSL 24.3 (Debian 12 has 23) a context takes only pyOpenSSL's
+    own wrappers, later ones take cryptography's objects directly.
+    """
+    leaf, *extras = chain
+    try:
+        context.use_certificate(leaf)
+        for extra in extras:
+            context.add_extra_chain_cert(extra)
+        context.use_privatekey(key)
+    except TypeError:
+        context.use_certificate(crypto.X509.from_cryptography(leaf))
+        for extra in extras:
+            context.add_extra_chain_cert(crypto.X509.from_cryptography(extra))
+        context.use_privatekey(crypto.PKey.from_cryptography_key(key))
 
 
 def _syscall_text(exc: SSL.SysCallError) -> str:

@@ -25,10 +25,12 @@ valid, below CRITICAL, below WARNING), never by the upper bound or the age
 rule, which describe the leaf's rotation.
 """
 
-from __future__ import annotations
+# Annotations are evaluated here (no ``from __future__ import annotations``):
+# typing.NamedTuple compiles every annotation given as a string when the class
+# is made, and every check pays for that at start-up.
 
 import math
-from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 from check_cert_validity.durations import DurationError, format_duration, parse_duration
 from check_cert_validity.states import State
@@ -42,8 +44,7 @@ class ThresholdError(ValueError):
     """The thresholds given cannot describe a rotation (a usage error)."""
 
 
-@dataclass(frozen=True, slots=True)
-class TimeRange:
+class TimeRange(NamedTuple):
     """A Nagios range (``[@]start:end``) over seconds.
 
     Without ``@`` the range is where values are fine and anything outside it
@@ -55,7 +56,7 @@ class TimeRange:
     inside: bool = False
 
     @classmethod
-    def parse(cls, text: str) -> TimeRange:
+    def parse(cls, text: str) -> "TimeRange":
         """Parse Nagios range syntax whose endpoints are durations (bare = days)."""
         spec = text.strip()
         inside = spec.startswith("@")
@@ -114,16 +115,7 @@ def _span(start: float, end: float) -> str:
     return f"{low}..{high}"
 
 
-@dataclass(frozen=True, slots=True)
-class Policy:
-    """What the operator told us, checked on creation.
-
-    ``validity``, ``rotation``, ``warning`` and ``critical`` are None when
-    not given. ``whole_chain`` (``--chain``) judges every certificate, not
-    only the leaf; ``unreachable`` is the state of an endpoint or file that
-    gives no certificate.
-    """
-
+class _PolicyFields(NamedTuple):
     validity: float | None = None
     rotation: float | None = None
     warning: TimeRange | None = None
@@ -131,7 +123,20 @@ class Policy:
     whole_chain: bool = False
     unreachable: State = State.CRITICAL
 
-    def __post_init__(self) -> None:
+
+class Policy(_PolicyFields):
+    """What the operator told us, checked on creation (raises ThresholdError).
+
+    ``validity``, ``rotation``, ``warning`` and ``critical`` are None when
+    not given. ``whole_chain`` (``--chain``) judges every certificate, not
+    only the leaf; ``unreachable`` is the state of an endpoint or file that
+    gives no certificate.
+    """
+
+    __slots__ = ()
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> "Policy":
+        self = super().__new__(cls, *args, **kwargs)
         for name, value in (("validity", self.validity), ("rotation", self.rotation)):
             if value is not None and value <= 0:
                 raise ThresholdError(f"--{name} must be longer than zero")
@@ -141,8 +146,9 @@ class Policy:
                     f"--rotation {format_duration(self.rotation)} must be shorter than "
                     f"--validity {format_duration(self.validity)}"
                 )
+        return self
 
-    def bounds(self, lifetime: float) -> Bounds:
+    def bounds(self, lifetime: float) -> "Bounds":
         """Fill in V (default: ``lifetime``) and R (default 2/3 V); raises ThresholdError."""
         validity = self.validity if self.validity is not None else lifetime
         if validity <= 0:
@@ -157,8 +163,7 @@ class Policy:
         return Bounds(validity, rotation, self)
 
 
-@dataclass(frozen=True, slots=True)
-class Bounds:
+class Bounds(NamedTuple):
     """The thresholds a policy yields for a leaf of a given lifetime.
 
     ``validity`` and ``rotation`` are V and R as used (given or defaulted);
@@ -237,8 +242,7 @@ class Bounds:
         return lines
 
 
-@dataclass(frozen=True, slots=True)
-class Verdict:
+class Verdict(NamedTuple):
     """The state for one certificate and the reasons, worst first."""
 
     state: State

@@ -6,14 +6,15 @@ only the time that is left, so a peer trickling one byte a second is given up
 on at the deadline, not after many per-read timeouts.
 """
 
-from __future__ import annotations
+# Annotations are evaluated here (no ``from __future__ import annotations``):
+# typing.NamedTuple compiles every annotation given as a string when the class
+# is made, and every check pays for that at start-up.
 
 import socket
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from cryptography import x509
 
@@ -32,8 +33,7 @@ class EndpointError(Exception):
     """The endpoint could not give us a certificate (the peer's or network's fault)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Endpoint:
+class Endpoint(NamedTuple):
     """Where to connect and what to ask for."""
 
     host: str
@@ -48,8 +48,7 @@ class Endpoint:
         return host_port(self.host, self.port)
 
 
-@dataclass(frozen=True, slots=True)
-class Fetched:
+class Fetched(NamedTuple):
     """What one handshake yielded."""
 
     certificates: tuple[x509.Certificate, ...]
@@ -233,7 +232,7 @@ def fetch(
     preamble: Preamble | None = None,
     *,
     alpn: bytes | None = None,
-    identity: ClientIdentity | None = None,
+    identity: "ClientIdentity | None" = None,
     started: float | None = None,
 ) -> Fetched:
     """Connect, run the preamble and the handshake, return the certificates.

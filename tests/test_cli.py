@@ -183,8 +183,8 @@ def test_main_leaves_the_garbage_collector_alone(capsys: pytest.CaptureFixture[s
 
 def test_the_console_script_runs_without_the_collector() -> None:
     probe = (
-        "import gc, sys; from check_cert_validity import cli; "
-        "code = cli.console_main(); print('collector', gc.isenabled()); sys.exit(code)"
+        "import gc, sys; from check_cert_validity import console; "
+        "code = console.main(); print('collector', gc.isenabled()); sys.exit(code)"
     )
     proc = subprocess.run(
         [sys.executable, "-c", probe, "--explain", "--validity", "30d"],

@@ -21,6 +21,7 @@ import pytest
 from cryptography.x509.oid import SignatureAlgorithmOID
 
 from check_cert_validity.certfactory import Issued, issue
+from check_cert_validity.certinfo import not_before
 from check_cert_validity.loopback import write_pem
 
 from conftest import NOW_ARG, free_port, plugin_command, run_plugin, wait_for_port
@@ -87,7 +88,7 @@ def test_key_types(kind: str, version: str, serve: Callable, leaf_factory: Calla
 def _der_time_tags(leaf: Issued) -> bytes:
     """The two ASN.1 time tags of the validity field (0x17 UTCTime, 0x18 GeneralizedTime)."""
     der = leaf.cert.tbs_certificate_bytes
-    start = der.index(leaf.cert.not_valid_before_utc.strftime("%y%m%d%H%M%SZ").encode()[:6])
+    start = der.index(not_before(leaf.cert).strftime("%y%m%d%H%M%SZ").encode()[:6])
     return bytes([der[start - 2], der[der.index(b"Z", start) + 1]])
 
 

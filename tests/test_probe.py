@@ -12,7 +12,7 @@ import pytest
 from OpenSSL import SSL
 
 from check_cert_validity.certfactory import Issued
-from check_cert_validity.probe import HandshakeProbe
+from check_cert_validity.probe import HandshakeProbe, load_identity
 
 
 def server_connection(
@@ -22,10 +22,7 @@ def server_connection(
     max_version: int | None = None,
 ) -> SSL.Connection:
     context = SSL.Context(SSL.TLS_SERVER_METHOD)
-    context.use_certificate(chain[0].cert)
-    context.use_privatekey(chain[0].key)
-    for extra in chain[1:]:
-        context.add_extra_chain_cert(extra.cert)
+    load_identity(context, [item.cert for item in chain], chain[0].key)
     if max_version:
         context.set_max_proto_version(max_version)
     if require_client_cert:

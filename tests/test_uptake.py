@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pytest
 
 from check_cert_validity.certfactory import Issued
-from check_cert_validity.certinfo import CertFacts
+from check_cert_validity.certinfo import CertFacts, not_after, not_before
 from check_cert_validity.judgement import Acquired, Judgement, judge
 from check_cert_validity.states import State
 from check_cert_validity.thresholds import Policy
@@ -42,8 +42,8 @@ def uptake(served: Issued, disk: Issued) -> Judgement:
 
 def left_of(item: Issued) -> str:
     """The urgency every uptake text ends with: the served certificate's own time left."""
-    expiry = item.cert.not_valid_after_utc.strftime("%Y-%m-%d %H:%M UTC")
-    days = (item.cert.not_valid_after_utc - NOW).total_seconds() / D
+    expiry = not_after(item.cert).strftime("%Y-%m-%d %H:%M UTC")
+    days = (not_after(item.cert) - NOW).total_seconds() / D
     return f"; the served one has {days:.1f}d left (expires {expiry})"
 
 
@@ -91,7 +91,7 @@ def test_disk_newer(disk_age: float, tail: str, make: Callable[..., Issued]) -> 
 
 
 def utc(item: Issued) -> str:
-    return item.cert.not_valid_before_utc.strftime("%Y-%m-%d %H:%M UTC")
+    return not_before(item.cert).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def test_served_newer(make: Callable[..., Issued]) -> None:

@@ -8,11 +8,12 @@ preamble: PostgreSQL 17 accepts a TLS handshake straight away when the client
 offers ALPN "postgresql".
 """
 
-from __future__ import annotations
+# Annotations are evaluated here (no ``from __future__ import annotations``):
+# typing.NamedTuple compiles every annotation given as a string when the class
+# is made, and every check pays for that at start-up.
 
-from dataclasses import dataclass
 from importlib import import_module
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:  # the parser imports this table: no sockets or OpenSSL at import
     from collections.abc import Callable
@@ -23,8 +24,7 @@ if TYPE_CHECKING:  # the parser imports this table: no sockets or OpenSSL at imp
 __all__ = ["PROTOCOLS", "Protocol", "preamble"]
 
 
-@dataclass(frozen=True, slots=True)
-class Protocol:
+class Protocol(NamedTuple):
     """One ``--starttls`` choice; its conversation is imported only when used."""
 
     label: str
@@ -49,7 +49,7 @@ PROTOCOLS: dict[str, Protocol] = {
 }
 
 
-def runner(protocol: Protocol) -> Callable[[Dialogue, str], None] | None:
+def runner(protocol: Protocol) -> "Callable[[Dialogue, str], None] | None":
     """The conversation function of ``protocol`` (imported now), or None."""
     if protocol.runner is None:
         return None
@@ -60,7 +60,7 @@ def runner(protocol: Protocol) -> Callable[[Dialogue, str], None] | None:
     return run  # type: ignore[no-any-return]
 
 
-def preamble(name: str, domain: str) -> Preamble | None:
+def preamble(name: str, domain: str) -> "Preamble | None":
     """The transport preamble for protocol ``name`` (None when it has none).
 
     ``domain`` is the name the server is addressed by (XMPP's stream ``to``).
@@ -72,7 +72,7 @@ def preamble(name: str, domain: str) -> Preamble | None:
     if run is None:
         return None
 
-    def talk(channel: Channel) -> None:
+    def talk(channel: "Channel") -> None:
         run(Dialogue(channel, protocol.label), domain)
 
     return talk

@@ -13,8 +13,7 @@
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:  # only for annotations: keeps the protocol table light to import
     from check_cert_validity.starttls.dialogue import Dialogue
@@ -69,8 +68,7 @@ def run_postgres(d: Dialogue, _domain: str) -> None:
         d.fail(f"unexpected answer to SSLRequest: {answer!r}")
 
 
-@dataclass(frozen=True, slots=True)
-class MysqlGreeting:
+class MysqlGreeting(NamedTuple):
     """What the server's first packet says."""
 
     sequence: int

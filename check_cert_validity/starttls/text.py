@@ -15,8 +15,7 @@ functions hold the conversation, each as the RFC describes it:
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:  # only for annotations: keeps the protocol table light to import
     from check_cert_validity.starttls.dialogue import Dialogue
@@ -28,8 +27,7 @@ HELO_NAME = b"check-cert-validity.invalid"
 IMAP_TAG = b"a1"
 
 
-@dataclass(frozen=True, slots=True)
-class NumericReply:
+class NumericReply(NamedTuple):
     """An SMTP/FTP/NNTP-style reply: a 3-digit code (0 if none) and its raw lines."""
 
     code: int
