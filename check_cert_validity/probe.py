@@ -77,12 +77,17 @@ def client_context(
 
 def _offer_classical_groups(context: SSL.Context) -> None:
     # pyOpenSSL has no public setter for the groups list; the binding it is
-    # built on has SSL_CTX_set1_curves_list (the same call under its old name).
+    # built on has SSL_CTX_set1_curves_list (the same call under its old name)
+    # in newer cryptography releases. Older bindings come with an older OpenSSL whose
+    # default (X25519 first) is classical already.
     from OpenSSL._util import lib
 
+    set_groups = getattr(lib, "SSL_CTX_set1_curves_list", None)
+    if set_groups is None:
+        return
     handle = context._context  # type: ignore[attr-defined]
     for groups in (CLASSICAL_GROUPS + _HYBRID_GROUPS, CLASSICAL_GROUPS):
-        if lib.SSL_CTX_set1_curves_list(handle, groups) == 1:
+        if set_groups(handle, groups) == 1:
             return
 
 
