@@ -16,6 +16,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from check_cert_validity.der import tlv
+
 PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
 
 
@@ -113,18 +115,9 @@ _SHA256_RSA = bytes.fromhex("06092a864886f70d01010b")
 _SHA1_RSA = bytes.fromhex("06092a864886f70d010105")
 
 
-def _der(tag: int, body: bytes) -> bytes:
-    if len(body) < 0x80:
-        return bytes([tag, len(body)]) + body
-    size = len(body).to_bytes((len(body).bit_length() + 7) // 8, "big")
-    return bytes([tag, 0x80 | len(size)]) + size + body
-
-
 def _resign_sha1_rsa(cert: x509.Certificate, key: rsa.RSAPrivateKey) -> x509.Certificate:
     """Re-sign with SHA-1, which cryptography's builder refuses (legacy test servers)."""
     tbs = cert.tbs_certificate_bytes.replace(_SHA256_RSA, _SHA1_RSA, 1)
     signature = key.sign(tbs, padding.PKCS1v15(), hashes.SHA1())
-    algorithm = _der(0x30, _SHA1_RSA + b"\x05\x00")
-    return x509.load_der_x509_certificate(
-        _der(0x30, tbs + algorithm + _der(0x03, b"\0" + signature))
-    )
+    algorithm = tlv(0x30, _SHA1_RSA + b"\x05\x00")
+    return x509.load_der_x509_certificate(tlv(0x30, tbs + algorithm + tlv(0x03, b"\0" + signature)))

@@ -4,7 +4,8 @@
 units (seconds), which ``openmetrics`` and ``statsd`` only format. Every
 series carries the endpoint's labels (``host``, ``port``, ``sni``; a file is
 its path and port 0); per-certificate series add the chain position (0 =
-the leaf), CN and serial. Nothing is computed here: the bounds are the
+the leaf), CN, issuer (its CN, else its DN: the fleet rule groups by it) and
+serial. Nothing is computed here: the bounds are the
 judgement's, the times the certificate's.
 """
 
@@ -88,8 +89,14 @@ def endpoint_labels(host: str, port: int, sni: str | None) -> Labels:
 
 
 def cert_labels(endpoint: Labels, position: int, facts: CertFacts) -> Labels:
-    """The endpoint's labels plus the certificate's chain position, CN and serial."""
-    return (*endpoint, ("position", str(position)), ("cn", facts.name), ("serial", facts.serial))
+    """The endpoint's labels plus the certificate's chain position, CN, issuer and serial."""
+    return (
+        *endpoint,
+        ("position", str(position)),
+        ("cn", facts.name),
+        ("issuer", facts.issuer_name),
+        ("serial", facts.serial),
+    )
 
 
 def cert_values(facts: CertFacts, bounds: Bounds | None, now: datetime) -> dict[Gauge, float]:

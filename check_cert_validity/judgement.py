@@ -32,6 +32,7 @@ from check_cert_validity.thresholds import (
     Policy,
     ThresholdError,
     TimeRange,
+    Verdict,
     issuer_verdict,
     leaf_verdict,
 )
@@ -161,38 +162,34 @@ def _unbounded(label: str, leaf: CertFacts, now: datetime, exc: ThresholdError) 
 
 
 def _judge_leaf(label: str, leaf: CertFacts, now: datetime, bounds: Bounds) -> JudgedCert:
-    left, age = leaf.time_left(now), leaf.age(now)
-    verdict = leaf_verdict(left, age, leaf.lifetime, bounds)
-    who = f"{label} certificate '{leaf.name}'"
-    expiry = utc_minute(leaf.not_after)
-    if age < 0:
-        text = f"{who} is {verdict.reasons[0]} (notBefore {utc_minute(leaf.not_before)})"
-    elif left <= 0:
-        text = f"{who} {verdict.reasons[0]} ({expiry})"
-    else:
-        why = "".join(f", {reason}" for reason in verdict.reasons)
-        text = f"{who} has {format_duration(left)} left{why} (expires {expiry})"
+    verdict = leaf_verdict(leaf.time_left(now), leaf.age(now), leaf.lifetime, bounds)
+    running = f"has {format_duration(leaf.time_left(now))} left"
+    text = _text(f"{label} certificate '{leaf.name}'", leaf, now, verdict, running, "expires ")
     return JudgedCert(0, leaf, verdict.state, text, bounds.warning_range(), bounds.critical_range())
 
 
 def _judge_issuer(
     label: str, position: int, facts: CertFacts, leaf: CertFacts, now: datetime, bounds: Bounds
 ) -> JudgedCert:
-    left, age = facts.time_left(now), facts.age(now)
-    verdict = issuer_verdict(left, age, bounds)
+    verdict = issuer_verdict(facts.time_left(now), facts.age(now), bounds)
     role = "root" if facts.self_issued else "intermediate"
-    who = f"{label} {role} '{facts.name}' (chain[{position}])"
-    expiry = utc_minute(facts.not_after)
-    if age < 0:
-        text = f"{who} is {verdict.reasons[0]} (notBefore {utc_minute(facts.not_before)})"
-    elif left <= 0:
-        text = f"{who} {verdict.reasons[0]} ({expiry})"
-    else:
-        before = ", before the leaf" if facts.not_after < leaf.not_after else ""
-        why = "".join(f", {reason}" for reason in verdict.reasons)
-        text = f"{who} expires in {format_duration(left)}{before}{why} ({expiry})"
+    before = ", before the leaf" if facts.not_after < leaf.not_after else ""
+    running = f"expires in {format_duration(facts.time_left(now))}{before}"
+    text = _text(f"{label} {role} '{facts.name}' (chain[{position}])", facts, now, verdict, running)
     warning, critical = bounds.lower_ranges()
     return JudgedCert(position, facts, verdict.state, text, warning, critical)
+
+
+def _text(
+    who: str, facts: CertFacts, now: datetime, verdict: Verdict, running: str, expires: str = ""
+) -> str:
+    """The status text: not yet valid, expired, or ``running`` (its time left) and the reasons."""
+    if facts.age(now) < 0:
+        return f"{who} is {verdict.reasons[0]} (notBefore {utc_minute(facts.not_before)})"
+    if facts.time_left(now) <= 0:
+        return f"{who} {verdict.reasons[0]} ({utc_minute(facts.not_after)})"
+    why = "".join(f", {reason}" for reason in verdict.reasons)
+    return f"{who} {running}{why} ({expires}{utc_minute(facts.not_after)})"
 
 
 def _uptake(

@@ -34,6 +34,9 @@ def _visible(char: str) -> str:
 
 def escape_label_value(value: str) -> str:
     """A label value safe between double quotes in either format."""
+    # the common case (host names, serials, plain CNs) needs no escaping at all
+    if value.isascii() and value.isprintable() and "\\" not in value and '"' not in value:
+        return value
     # Lone surrogates (undecodable bytes smuggled into str) cannot be written as UTF-8.
     text = value.encode("utf-8", "backslashreplace").decode("utf-8")
     text = "".join(_visible(char) for char in text)
@@ -56,8 +59,15 @@ def format_value(value: float) -> str:
     return repr(float(value))
 
 
-def _series(sample: Sample) -> str:
-    labels = ",".join(f'{name}="{escape_label_value(value)}"' for name, value in sample.labels)
+def _labels(labels: tuple[tuple[str, str], ...]) -> str:
+    return ",".join(f'{name}="{escape_label_value(value)}"' for name, value in labels)
+
+
+def _series(sample: Sample, escaped: dict[tuple[tuple[str, str], ...], str]) -> str:
+    # a certificate's labels repeat in every family: escape them once per render
+    labels = escaped.get(sample.labels)
+    if labels is None:
+        labels = escaped[sample.labels] = _labels(sample.labels)
     selector = f"{sample.gauge.name}{{{labels}}}" if labels else sample.gauge.name
     return f"{selector} {format_value(sample.value)}"
 
@@ -68,12 +78,13 @@ def render(samples: Sequence[Sample]) -> str:
     for sample in samples:
         families.setdefault(sample.gauge.name, []).append(sample)
     lines: list[str] = []
+    escaped: dict[tuple[tuple[str, str], ...], str] = {}
     for name, members in families.items():
         gauge = members[0].gauge
         lines.append(f"# HELP {name} {escape_help(gauge.help)}")
         lines.append(f"# TYPE {name} gauge")
         if gauge.unit:
             lines.append(f"# UNIT {name} {gauge.unit}")
-        lines.extend(_series(sample) for sample in members)
+        lines.extend(_series(sample, escaped) for sample in members)
     lines.append("# EOF")
     return "\n".join(lines) + "\n"

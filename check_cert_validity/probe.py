@@ -38,6 +38,64 @@ _UNPARSEABLE = (ValueError, x509.InvalidVersion)
 _TLS_RECORD_TYPES = (0x15, 0x16)
 
 
+# What the plugin and the exporter offer instead of OpenSSL's default key
+# shares: the classical groups first (X25519 gets the one key share), every
+# other group still offered, so a server that insists on one is answered
+# after a HelloRetryRequest. OpenSSL 3.5+ defaults to a post-quantum hybrid
+# key share as well, which costs ~45 µs (a million instructions) per handshake
+# and which internal servers rarely pick; reading a certificate needs no
+# long-term secrecy.
+CLASSICAL_GROUPS = (
+    b"X25519:P-256:P-384:P-521:X448:ffdhe2048:ffdhe3072:ffdhe4096:ffdhe6144:ffdhe8192"
+)
+_HYBRID_GROUPS = b":?X25519MLKEM768:?SecP256r1MLKEM768:?SecP384r1MLKEM1024"
+
+
+def client_context(
+    *,
+    alpn: bytes | None = None,
+    identity: ClientIdentity | None = None,
+) -> SSL.Context:
+    """A client context that reads any server and verifies nothing.
+
+    One context can serve many ``HandshakeProbe``s (the exporter makes one per
+    module: creating one costs about 0.2 ms); the verify callback finds each
+    connection's probe through the connection's app data.
+    """
+    context = SSL.Context(SSL.TLS_CLIENT_METHOD)
+    context.set_min_proto_version(0)  # 0: the lowest version OpenSSL has
+    context.set_cipher_list(b"ALL:COMPLEMENTOFALL:@SECLEVEL=0")
+    context.set_options(_OP_LEGACY_SERVER_CONNECT)
+    context.set_verify(SSL.VERIFY_NONE, _record_on_probe)
+    if alpn:
+        context.set_alpn_protos([alpn])  # PostgreSQL 17 direct TLS insists on it
+    if identity is not None:
+        load_identity(context, identity.chain, identity.key)
+    _offer_classical_groups(context)
+    return context
+
+
+def _offer_classical_groups(context: SSL.Context) -> None:
+    # pyOpenSSL has no public setter for the groups list; the binding it is
+    # built on has SSL_CTX_set1_curves_list (the same call under its old name)
+    # in newer cryptography releases. Older bindings come with an older OpenSSL whose
+    # default (X25519 first) is classical already.
+    from OpenSSL._util import lib
+
+    set_groups = getattr(lib, "SSL_CTX_set1_curves_list", None)
+    if set_groups is None:
+        return
+    handle = context._context  # type: ignore[attr-defined]
+    for groups in (CLASSICAL_GROUPS + _HYBRID_GROUPS, CLASSICAL_GROUPS):
+        if set_groups(handle, groups) == 1:
+            return
+
+
+def _record_on_probe(conn: SSL.Connection, cert: Any, errno: int, depth: int, ok: int) -> bool:
+    probe = conn.get_app_data()
+    return probe._record(conn, cert, errno, depth, ok) if probe is not None else True
+
+
 class HandshakeProbe:
     """One client handshake's state machine over memory buffers."""
 
@@ -47,17 +105,12 @@ class HandshakeProbe:
         *,
         alpn: bytes | None = None,
         identity: ClientIdentity | None = None,
+        context: SSL.Context | None = None,
     ) -> None:
-        context = SSL.Context(SSL.TLS_CLIENT_METHOD)
-        context.set_min_proto_version(0)  # 0: the lowest version OpenSSL has
-        context.set_cipher_list(b"ALL:COMPLEMENTOFALL:@SECLEVEL=0")
-        context.set_options(_OP_LEGACY_SERVER_CONNECT)
-        context.set_verify(SSL.VERIFY_NONE, self._record)
-        if alpn:
-            context.set_alpn_protos([alpn])  # PostgreSQL 17 direct TLS insists on it
-        if identity is not None:
-            load_identity(context, identity.chain, identity.key)
+        if context is None:
+            context = client_context(alpn=alpn, identity=identity)
         self._conn = SSL.Connection(context, None)
+        self._conn.set_app_data(self)
         self._conn.set_connect_state()
         if server_name:
             self._conn.set_tlsext_host_name(_sni_bytes(server_name))
@@ -98,6 +151,14 @@ class HandshakeProbe:
     def _finish(self, error: str | None) -> None:
         self.finished = True
         self.error = error
+        # no callback comes after the handshake: drop the connection -> probe
+        # reference, so that a finished probe is freed without the cyclic GC
+        self._conn.set_app_data(None)
+
+    def release(self) -> None:
+        """Drop the connection's reference back to this probe (abandoned, unfinished ones
+        would otherwise wait for the cyclic garbage collector, OpenSSL memory and all)."""
+        self._conn.set_app_data(None)
 
     def data_to_send(self) -> bytes:
         """Bytes the handshake wants on the wire now (may be empty)."""

@@ -184,7 +184,7 @@ def connect(
             continue
         except OSError as exc:
             sock.close()
-            failures.append(f"{host_port(sockaddr[0], sockaddr[1])}: {_os_reason(exc)}")
+            failures.append(f"{host_port(sockaddr[0], sockaddr[1])}: {os_reason(exc)}")
             continue
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return sock, host_port(sockaddr[0], sockaddr[1]), tuple(failures)
@@ -193,7 +193,8 @@ def connect(
     raise EndpointError("; ".join(failures))
 
 
-def _os_reason(exc: OSError) -> str:
+def os_reason(exc: OSError) -> str:
+    """How plugin text names a socket error (``connection refused``, say)."""
     if isinstance(exc, ConnectionRefusedError):
         return "connection refused"
     if isinstance(exc, ConnectionResetError):
@@ -273,8 +274,8 @@ def fetch(
         raise EndpointError(f"timed out after {timeout:g}s {stage}") from None
     except OSError as exc:
         if probe is not None and probe.certificates:
-            return _result(probe, peer, _os_reason(exc), timings, skipped)
-        raise EndpointError(f"{_os_reason(exc)} {stage}") from None
+            return _result(probe, peer, os_reason(exc), timings, skipped)
+        raise EndpointError(f"{os_reason(exc)} {stage}") from None
     finally:
         if sock is not None:
             sock.close()

@@ -9,9 +9,11 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from typing import Callable, Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,7 +22,7 @@ from check_cert_validity.loopback import TLSServer
 
 DAY = timedelta(days=1)
 # A fixed instant: tests pass it as --now so whole output lines are exact.
-NOW = datetime(2026, 11, 30, 12, 0, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 30, 12, 0, 0, tzinfo=UTC)
 NOW_ARG = "2026-11-30T12:00:00Z"
 
 
@@ -253,7 +255,10 @@ def installed() -> Iterator[Installed]:
         must_run(sys.executable, "-m", "build", "--sdist", "--wheel", "--outdir", dist, ROOT)
         wheel = next(name for name in os.listdir(dist) if name.endswith(".whl"))
         python = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
-        must_run(python, "-m", "venv", prefix)
+        made = subprocess.run([python, "-m", "venv", prefix], capture_output=True, text=True)
+        if made.returncode != 0 and "ensurepip" in made.stdout + made.stderr:
+            pytest.skip(f"{python} cannot make a venv (Debian: apt-get install python3-venv)")
+        assert made.returncode == 0, f"{python} -m venv failed:\n{made.stdout}\n{made.stderr}"
         must_run(os.path.join(prefix, "bin", "pip"), "install", "-q", os.path.join(dist, wheel))
         yield Installed(prefix, dist)
     finally:
@@ -272,6 +277,41 @@ def daemon_user() -> tuple[str, str]:
         except KeyError:
             pass
     return pwd.getpwuid(os.geteuid()).pw_name, grp.getgrgid(os.getegid()).gr_name
+
+
+def as_user(user: str) -> dict[str, Any]:
+    """``subprocess`` arguments that run a child as ``user`` (with its groups) when we are root."""
+    import pwd
+
+    entry = pwd.getpwnam(user)
+    if os.geteuid() != 0 or entry.pw_uid == 0:
+        return {}
+    groups = os.getgrouplist(user, entry.pw_gid)
+    return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": groups}
+
+
+def cannot_run_as(user: str, plugin: str) -> str | None:
+    """Why ``user`` cannot start the ``plugin`` script, or None when it can.
+
+    Only reasons of where things lie: the script, or the interpreter its
+    ``#!`` names (a pyenv python3 under /root, a checkout whose parent folder
+    is 0700), out of that user's reach. A plugin that starts and then fails
+    is not a reason: the test that runs it must see that.
+    """
+    switch = as_user(user)
+    with open(plugin, "rb") as handle:
+        first = handle.readline()
+    interpreter = first[2:].split()[0].decode() if first.startswith(b"#!") else plugin
+    where = f"{plugin} (interpreter {os.path.realpath(interpreter)})"
+    try:
+        proc = subprocess.run(
+            [plugin, "-V"], capture_output=True, text=True, timeout=30, check=False, **switch
+        )
+    except PermissionError as error:
+        return f"user {user} cannot execute {where}: {error.strerror}"
+    if proc.returncode != 3 and "Permission denied" in proc.stderr:
+        return f"user {user} cannot run {where}: {proc.stderr.strip().splitlines()[-1]}"
+    return None
 
 
 def stop_process(proc: subprocess.Popen, grace: float = 10.0, *, group: bool = False) -> None:
@@ -297,15 +337,38 @@ def stop_process(proc: subprocess.Popen, grace: float = 10.0, *, group: bool = F
     proc.wait(10)
 
 
-def wait_for_port(port: int, host: str = "127.0.0.1", timeout: float = 10.0) -> None:
-    """Return once something accepts connections on ``host:port`` (or the time is up)."""
+def wait_for_port(
+    port: int,
+    host: str = "127.0.0.1",
+    timeout: float = 10.0,
+    proc: subprocess.Popen | None = None,
+    logs: Sequence[str] = (),
+) -> None:
+    """Return once something accepts connections on ``host:port``.
+
+    Fail when ``timeout`` seconds are up or ``proc`` (the server) exits first,
+    quoting the end of each of ``logs``: the server's own startup error is
+    what the reader needs, not a refused connection later.
+    """
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    while True:
+        if proc is not None and proc.poll() is not None:
+            problem = f"the server exited with code {proc.returncode} before listening"
+            break
+        left = deadline - time.monotonic()
+        if left <= 0:
+            problem = f"nothing listened within {timeout:g}s"
+            break
         try:
-            socket.create_connection((host, port), 0.2).close()
+            socket.create_connection((host, port), min(0.2, left)).close()
             return
         except OSError:
-            time.sleep(0.05)
+            time.sleep(min(0.05, max(left, 0)))
+    shown = [f"{host}:{port}: {problem}"]
+    for log in logs:
+        text = Path(log).read_text(errors="replace")[-2000:] if os.path.exists(log) else ""
+        shown.append(f"--- {log}:\n{text.rstrip() or '(empty)'}")
+    pytest.fail("\n".join(shown))
 
 
 def loopback_listener(host: str = "127.0.0.1") -> socket.socket:

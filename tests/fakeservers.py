@@ -13,14 +13,14 @@ import socket
 import ssl
 import tempfile
 import threading
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 from check_cert_validity.certfactory import Issued
 from check_cert_validity.loopback import write_pem
 
 from conftest import loopback_listener
 
-Step = tuple[str, Optional[bytes]]
+Step = tuple[str, bytes | None]
 
 
 class ScriptedServer:
@@ -32,7 +32,7 @@ class ScriptedServer:
         chain: Sequence[Issued],
         *,
         host: str = "127.0.0.1",
-        alpn: Optional[list[str]] = None,
+        alpn: list[str] | None = None,
     ) -> None:
         self.script = list(script)
         self._dir = tempfile.TemporaryDirectory(prefix="ccv-starttls-")
@@ -43,7 +43,7 @@ class ScriptedServer:
             self.context.set_alpn_protocols(alpn)
         self.mismatches: list[tuple[bytes, bytes]] = []
         self.handshakes = 0
-        self.alpn_seen: list[Optional[str]] = []
+        self.alpn_seen: list[str | None] = []
         self._listener = loopback_listener(host)
         self.port = self._listener.getsockname()[1]
         self._thread = threading.Thread(target=self._serve, daemon=True)

@@ -13,11 +13,12 @@ from __future__ import annotations
 import os
 import socket
 import struct
-from typing import Iterable, Optional, Sequence
+from collections.abc import Iterable, Sequence
 
 from OpenSSL import SSL
 
 from check_cert_validity.certfactory import Issued
+from check_cert_validity.der import tlv
 from check_cert_validity.probe import load_identity
 
 HANDSHAKE = 22
@@ -102,7 +103,7 @@ def alert(description: int, level: int = 2) -> bytes:
     return records(ALERT, bytes([level, description]))
 
 
-def real_server_flight(client_hello: bytes, leaf: Issued, max_version: Optional[int]) -> bytes:
+def real_server_flight(client_hello: bytes, leaf: Issued, max_version: int | None) -> bytes:
     """What a real OpenSSL server answers to ``client_hello`` (memory BIOs)."""
     context = SSL.Context(SSL.TLS_SERVER_METHOD)
     load_identity(context, [leaf.cert], leaf.key)
@@ -131,18 +132,6 @@ def reset(conn: socket.socket) -> None:
 # --- hostile certificate bytes ------------------------------------------------
 # The plugin checks no signatures, so a signed certificate can be edited after
 # signing: these helpers rewrite DER (X.690) where no builder would go.
-
-
-def _der_length(size: int) -> bytes:
-    if size < 0x80:
-        return bytes([size])
-    raw = size.to_bytes((size.bit_length() + 7) // 8, "big")
-    return bytes([0x80 | len(raw)]) + raw
-
-
-def tlv(tag: int, body: bytes) -> bytes:
-    """One DER element (single-byte tags only)."""
-    return bytes([tag]) + _der_length(len(body)) + body
 
 
 def _children(body: bytes) -> list[bytes]:

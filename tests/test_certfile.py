@@ -4,11 +4,10 @@ and ``--file`` end to end (whole status lines, exit codes, nothing of a key prin
 from __future__ import annotations
 
 import os
-import pwd
 import subprocess
 import sys
 import tempfile
-from typing import Callable
+from collections.abc import Callable
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -17,7 +16,7 @@ from check_cert_validity import certfile
 from check_cert_validity.certfactory import Issued
 from check_cert_validity.certfile import CertFileError
 
-from conftest import NOW_ARG, plugin_command, run_plugin
+from conftest import NOW_ARG, as_user, cannot_run_as, plugin_command, run_plugin
 
 
 @pytest.fixture
@@ -244,19 +243,19 @@ def test_unreadable_file_is_unknown(leaf: Issued) -> None:
         path = write(directory, "secret.pem", leaf.cert_pem())
         os.chmod(path, 0o000)
         command = [*plugin_command(), "--file", path, "--now", NOW_ARG]
-        user = None
+        switch = {}
         if os.geteuid() == 0:  # root reads anything: run the plugin as nobody instead
-            user = pwd.getpwnam("nobody").pw_uid
-            probe = subprocess.run([*plugin_command(), "-V"], user=user, capture_output=True)
-            if probe.returncode != 3:
-                pytest.skip("user nobody cannot run the installed plugin from this path")
-        done = subprocess.run(command, user=user, capture_output=True, text=True, timeout=30)
+            reason = cannot_run_as("nobody", plugin_command()[0])
+            if reason:
+                pytest.skip(reason)
+            switch = as_user("nobody")
+        done = subprocess.run(command, capture_output=True, text=True, timeout=30, **switch)
         assert (done.returncode, done.stdout.splitlines()[0]) == (
             3,
             f"CERT_VALIDITY UNKNOWN - {path}: cannot read it: permission denied",
         )
         os.chmod(path, 0o644)  # negative control: readable, the same command is OK
-        done = subprocess.run(command, user=user, capture_output=True, text=True, timeout=30)
+        done = subprocess.run(command, capture_output=True, text=True, timeout=30, **switch)
         assert done.returncode == 0
     finally:
         for name in os.listdir(directory):

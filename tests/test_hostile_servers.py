@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from OpenSSL import SSL
 
 from check_cert_validity.certfactory import Issued, issue
+from check_cert_validity.states import State
 
 import hostile
 from conftest import NOW, NOW_ARG, RawServer, Run, plugin_command, run_measured, run_plugin
@@ -243,8 +244,6 @@ CASES = {
     "certificate, then stalls": Case(serve_ders([LEAF_DER], done=False), 0, LEAF_OK),
 }
 
-STATE_NAMES = {0: "OK", 1: "WARNING", 2: "CRITICAL", 3: "UNKNOWN"}
-
 
 def assert_one_line(result: Run, prefix: str, case: Case) -> None:
     assert result.stderr == "", "no traceback, no library warning"
@@ -264,7 +263,7 @@ def test_hostile_server(name: str, raw_server: Callable[..., RawServer]) -> None
     result, peak_kib = run_measured([*plugin_command(), *args])
     assert result.code == case.code, result.stdout
     assert_one_line(
-        result, f"CERT_VALIDITY {STATE_NAMES[case.code]} - 127.0.0.1:{server.port}", case
+        result, f"CERT_VALIDITY {State(case.code).name} - 127.0.0.1:{server.port}", case
     )
     assert peak_kib < MEMORY_LIMIT_MIB * 1024
 

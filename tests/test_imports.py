@@ -60,3 +60,44 @@ def test_negative_control_an_endpoint_check_loads_the_tls_library() -> None:
     # a closed port still builds the TLS client: the probe above can see it
     found = loaded("-H", "127.0.0.1", "-p", "1", "-t", "1", "-v", "--validity", "30d")
     assert "OpenSSL.SSL" in found
+
+
+EXPORTER_ROOTS = ("prometheus_client", "yaml", "asyncio")
+
+
+def exporter_libraries(*args: str) -> set[str]:
+    code = PROBE.replace(
+        'roots = ("OpenSSL", "cryptography", "nagiosplugin")', f"roots = {EXPORTER_ROOTS!r}"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0, proc.stderr
+    return set(proc.stdout.split()) & set(EXPORTER_ROOTS)  # (the probe adds OpenSSL.SSL)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["-H", "127.0.0.1", "-p", "1", "-t", "1", "-v", "--validity", "30d"],
+        ["-H", "127.0.0.1", "-p", "1", "-t", "1", "--output", "openmetrics"],
+        ["--help"],
+    ],
+)
+def test_the_plugin_imports_none_of_the_exporters_libraries(args: list[str]) -> None:
+    assert exporter_libraries(*args) == set()
+
+
+def test_negative_control_the_exporter_does_load_them() -> None:
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; import check_cert_validity.exporter.handlers; "
+            f"print(' '.join(sorted(m for m in {EXPORTER_ROOTS!r} if m in sys.modules)))",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert set(proc.stdout.split()) == set(EXPORTER_ROOTS)

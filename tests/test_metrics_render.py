@@ -291,3 +291,33 @@ def test_statsd_address(text: str, address: tuple[str, int]) -> None:
 def test_statsd_bad_address(text: str) -> None:
     with pytest.raises(ValueError, match="invalid address"):
         statsd.parse_address(text)
+
+
+def test_issuer_label_is_the_issuers_cn_else_its_dn() -> None:
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
+    start = NOW - timedelta(days=1)
+    when = {"not_before": start - 100 * DAY, "not_after": start + 900 * DAY}
+    named_ca = issue(common_name="Fleet CA 1", ca=True, **when)  # type: ignore[arg-type]
+    dn_only = x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Ops|Team"),
+            x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, 'pki "east"\n'),
+        ]
+    )
+    anonymous_ca = issue(subject=dn_only, ca=True, **when)  # type: ignore[arg-type]
+    found = []
+    for ca in (named_ca, anonymous_ca):
+        leaf = issue(not_before=start, not_after=start + 7 * DAY, issuer=ca)
+        samples = judged((CertFacts.from_certificate(leaf.cert),), Policy())
+        text = openmetrics.render(samples)
+        (family,) = [
+            f for f in parse_openmetrics(text) if f.name == "cert_validity_time_left_seconds"
+        ]
+        found.append(family.samples[0].labels["issuer"])
+    # printable like cn: controls and "|" become visible escapes, on one line
+    # (the DN is RFC 4514, which escapes the quotes itself)
+    assert found == ["Fleet CA 1", 'OU=pki \\"east\\"\\x0a,O=Ops\\x7cTeam']
+    # negative control: the endpoint-wide series carry no certificate labels
+    assert "issuer" not in dict(judged((), Policy())[0].labels)

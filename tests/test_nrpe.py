@@ -13,8 +13,8 @@ import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 import pytest
 
@@ -24,6 +24,7 @@ from conftest import (
     NOW_ARG,
     ROOT,
     Installed,
+    cannot_run_as,
     daemon_user,
     free_port,
     readable_tempdir,
@@ -134,6 +135,9 @@ include={top}/commands.cfg
 
 @pytest.fixture
 def nrpe(installed: Installed) -> Iterator[Callable[..., Nrpe]]:
+    reason = cannot_run_as(daemon_user()[0], installed.plugin)
+    if reason:  # NRPE would only answer that it cannot execute the plugin
+        pytest.skip(reason)
     daemons: list[Nrpe] = []
     tops: list[str] = []
 

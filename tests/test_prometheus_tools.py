@@ -229,7 +229,15 @@ def test_node_exporter_serves_the_series(
         if labels >= endpoint and name.startswith("cert_validity_")
     }
     serial = next(dict(lbl)["serial"] for (_n, lbl) in ok if "serial" in dict(lbl))
-    cert = frozenset(endpoint | {("position", "0"), ("cn", "svc.internal"), ("serial", serial)})
+    cert = frozenset(
+        endpoint
+        | {
+            ("position", "0"),
+            ("cn", "svc.internal"),
+            ("issuer", "Test Root CA"),
+            ("serial", serial),
+        }
+    )
     assert ok == {
         ("cert_validity_probe_success", frozenset(endpoint)): 1,
         ("cert_validity_state", frozenset(endpoint)): 0,

@@ -58,11 +58,14 @@ def test_signal_during_the_handshake(signum: int, raw_server: Callable[..., RawS
 
 
 def test_sigterm_during_a_hung_dns_lookup() -> None:
-    # the main thread waits for the resolver thread; the signal must still win
+    # the main thread waits for the resolver thread; the signal must still win.
+    # The stand-in resolver says it started with os.write, not print: a daemon
+    # thread still holding sys.stderr's lock when the interpreter shuts down
+    # makes Python 3.13 abort ("could not acquire lock ... at interpreter shutdown").
     script = (
-        "import socket, sys, time\n"
+        "import os, socket, sys, time\n"
         "def hang(*a, **k):\n"
-        "    print('resolving', file=sys.stderr, flush=True)\n"
+        "    os.write(2, b'resolving\\n')\n"
         "    time.sleep(60)\n"
         "socket.getaddrinfo = hang\n"
         "from check_cert_validity.cli import main\n"

@@ -13,6 +13,7 @@ import pytest
 
 from check_cert_validity import cli, connection
 from check_cert_validity.starttls import PROTOCOLS, database, ldap, text, xmpp
+from check_cert_validity.starttls.dialogue import quote
 
 
 def feed_bytewise(parser: Callable[[bytes], tuple[Any, int] | None], data: bytes) -> Any:
@@ -101,6 +102,48 @@ def test_xmpp_features_and_answer() -> None:
     assert feed_bytewise(xmpp.features, stream) == stream
     assert feed_bytewise(xmpp.tls_answer, b"<proceed xmlns='x'/>") == b"<proceed xmlns='x'/>"
     assert xmpp.stream_header("a'b<c").endswith(b"to='a&apos;b&lt;c' version='1.0'>")
+
+
+OPENING = (
+    b"<?xml version='1.0'?><stream:stream xmlns='jabber:client' "
+    b"xmlns:stream='http://etherx.jabber.org/streams' id='9f3c' from='chat.example' "
+    b"version='1.0'>"
+)
+MECHANISMS = (
+    b"<mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>ANONYMOUS</mechanism>"
+    b"</mechanisms>"
+)
+# what Prosody 13 sends after the mechanisms (XEP-0478 stream limits)
+LIMITS = (
+    b"<limits xmlns='urn:xmpp:stream-limits:0'><max-bytes>524288</max-bytes>"
+    b"<idle-seconds>840</idle-seconds></limits>"
+)
+
+
+@pytest.mark.parametrize(
+    ("offered", "quoted"),
+    [
+        # without STARTTLS: the features from their start, the mechanisms first
+        (
+            OPENING + b"<stream:features>" + MECHANISMS + LIMITS + b"</stream:features>",
+            "'<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>"
+            "<mechanism>ANONYMOUS</mechanism></mechanisms>"
+            "<limits xmlns='urn:xmpp:stream-limits:0'><...'",
+        ),
+        (OPENING + b"<features/>", "'<features/>'"),
+        # a stream error: the error element, not the stream's attributes before it
+        (
+            OPENING + b"<stream:error><host-unknown xmlns='urn:ietf:params:xml:ns:xmpp-streams'"
+            b"/></stream:error></stream:stream>",
+            "'<stream:error><host-unknown xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>"
+            "</stream:error>'",
+        ),
+        # the stream simply ends: how it ended
+        (b"<stream:stream></stream:stream>", "'<stream:stream></stream:stream>'"),
+    ],
+)
+def test_xmpp_refusal_quotes_what_explains_it(offered: bytes, quoted: str) -> None:
+    assert quote(xmpp.explanation(offered)) == quoted
 
 
 @pytest.mark.parametrize(

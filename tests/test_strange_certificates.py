@@ -29,6 +29,7 @@ from check_cert_validity.certfactory import issue
 from check_cert_validity.certinfo import CertFacts, load_der
 from check_cert_validity.cli import main
 from check_cert_validity.nagios import describe
+from check_cert_validity.states import State
 
 import hostile
 from conftest import DAY, NOW, NOW_ARG, RawServer, run_plugin
@@ -285,7 +286,7 @@ def test_strange_certificate(name: str, raw_server: Callable[..., RawServer]) ->
     args = ["-H", "127.0.0.1", "-p", str(server.port), "--now", NOW_ARG]
     plain = run_plugin(*args)
     assert_clean_output(plain.stdout, plain.stderr, plain.code, False)
-    state = ["OK", "WARNING", "CRITICAL", "UNKNOWN"][code]
+    state = State(code).name
     assert (plain.code, plain.first_line) == (
         code,
         f"CERT_VALIDITY {state} - 127.0.0.1:{server.port}{text}",

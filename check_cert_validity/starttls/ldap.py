@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, NamedTuple
 
+from check_cert_validity.der import tlv
+
 if TYPE_CHECKING:  # only for annotations: keeps the protocol table light to import
     from check_cert_validity.starttls.dialogue import Dialogue
 
@@ -27,20 +29,13 @@ _RESULT_NAMES = {
 }
 
 
-def _tlv(tag: int, value: bytes) -> bytes:
-    if len(value) < 0x80:
-        return bytes([tag, len(value)]) + value
-    size = len(value).to_bytes((len(value).bit_length() + 7) // 8, "big")
-    return bytes([tag, 0x80 | len(size)]) + size + value
-
-
 def starttls_request(message_id: int = 1) -> bytes:
     """The BER-encoded StartTLS ExtendedRequest."""
-    op = _tlv(_EXTENDED_REQUEST, _tlv(0x80, STARTTLS_OID))
-    return _tlv(0x30, _tlv(0x02, bytes([message_id])) + op)
+    op = tlv(_EXTENDED_REQUEST, tlv(0x80, STARTTLS_OID))
+    return tlv(0x30, tlv(0x02, bytes([message_id])) + op)
 
 
-def read_tlv(data: bytes, pos: int) -> tuple[int, int, int] | None:
+def readtlv(data: bytes, pos: int) -> tuple[int, int, int] | None:
     """``(tag, value_start, value_end)`` at ``pos``, None if incomplete.
 
     Raises ValueError on encodings LDAP never uses (long tags, indefinite
@@ -85,14 +80,14 @@ def extended_response(buffer: bytes) -> tuple[LdapResult, int] | None:
     """Parse one LDAPMessage carrying an ExtendedResponse (ValueError if not)."""
     if buffer[:1] not in (b"", b"\x30"):
         raise ValueError(f"not an LDAPMessage (tag 0x{buffer[0]:02x})")
-    outer = read_tlv(buffer, 0)
+    outer = readtlv(buffer, 0)
     if outer is None:
         return None
     _tag, start, end = outer
     parts: list[tuple[int, int, int]] = []
     pos = start
     while pos < end and len(parts) < 2:
-        item = read_tlv(buffer[:end], pos)
+        item = readtlv(buffer[:end], pos)
         if item is None:
             raise ValueError("truncated LDAPMessage")
         parts.append(item)
@@ -103,7 +98,7 @@ def extended_response(buffer: bytes) -> tuple[LdapResult, int] | None:
     fields: list[bytes] = []
     pos = parts[1][1]
     while pos < parts[1][2] and len(fields) < 3:
-        item = read_tlv(buffer[: parts[1][2]], pos)
+        item = readtlv(buffer[: parts[1][2]], pos)
         if item is None:
             raise ValueError("truncated ExtendedResponse")
         fields.append(buffer[item[1] : item[2]])

@@ -11,13 +11,13 @@ from __future__ import annotations
 import glob
 import os
 import pwd
+import re
 import shutil
 import socket
 import subprocess
 import tempfile
-import time
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Iterator, Optional, Sequence
 
 import pytest
 
@@ -25,6 +25,7 @@ from check_cert_validity.certfactory import Issued, issue
 from check_cert_validity.loopback import write_pem
 
 from conftest import DAY, NOW, free_port, stop_process
+from conftest import wait_for_port as listening
 
 STARTUP_SECONDS = 30
 
@@ -44,7 +45,7 @@ def _as(user: str) -> list[str]:
     return ["runuser", "-u", user, "--"] if os.geteuid() == 0 else []
 
 
-def _need(path: Optional[str], package: str) -> str:
+def _need(path: str | None, package: str) -> str:
     if not path or not os.path.exists(path):
         pytest.skip(f"{package} is not installed (apt-get install {package})")
     return path
@@ -58,19 +59,9 @@ def _workdir(name: str) -> str:
     return path
 
 
-def wait_for_port(port: int, proc: Optional[subprocess.Popen], log: str) -> None:
-    """Until ``port`` accepts a connection; fail with the log if the daemon died."""
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            break
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.5).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    tail = open(log, errors="replace").read()[-2000:] if os.path.exists(log) else ""
-    pytest.fail(f"server on port {port} did not come up:\n{tail}")
+def wait_for_port(port: int, proc: subprocess.Popen | None, *logs: str) -> None:
+    """Until the daemon listens on ``port``; fail with its logs if it died or never listens."""
+    listening(port, timeout=STARTUP_SECONDS, proc=proc, logs=logs)
 
 
 def _serving(started: tuple[int, subprocess.Popen, str]) -> Iterator[int]:
@@ -81,7 +72,7 @@ def _serving(started: tuple[int, subprocess.Popen, str]) -> Iterator[int]:
     shutil.rmtree(directory, ignore_errors=True)
 
 
-def _spawn(argv: Sequence[str], log: str, user: Optional[str] = None) -> subprocess.Popen:
+def _spawn(argv: Sequence[str], log: str, user: str | None = None) -> subprocess.Popen:
     """Start ``argv`` logging to ``log``; with ``user``, as that user when we are root.
 
     ``user`` switches in the child itself: unlike runuser (``_as``), no wrapper
@@ -114,7 +105,7 @@ def pki() -> Iterator[Pki]:
     shutil.rmtree(directory, ignore_errors=True)
 
 
-def _postgres_bin(name: str) -> Optional[str]:
+def _postgres_bin(name: str) -> str | None:
     found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"), key=_version_key)
     return found[-1] if found else shutil.which(name)
 
@@ -144,10 +135,10 @@ def start_postgres(pki: Pki, ssl: bool) -> tuple[int, subprocess.Popen, str]:
             shutil.chown(os.path.join(directory, name), "postgres")
     data = os.path.join(directory, "data")
     log = os.path.join(directory, "postgres.log")
-    subprocess.run(
+    _prepare(
+        "initdb",
         [*_as("postgres"), initdb, "-D", data, "-A", "trust", "-U", "postgres", "--no-sync"],
-        check=True,
-        capture_output=True,
+        log,
     )
     port = free_port()
     settings = {
@@ -208,14 +199,11 @@ def slapd_without_tls(pki: Pki) -> Iterator[int]:
     yield from _serving(start_slapd(pki, tls=False))
 
 
-DOVECOT_CONF = """\
-base_dir = {d}/run
-state_dir = {d}/state
-instance_name = ccv-{port_imap}
-log_path = {d}/dovecot.log
-protocols = {protocols}
-listen = 127.0.0.1
-ssl = yes
+# Dovecot 2.4 (Debian 13) refuses 2.3's configuration: it must begin with
+# dovecot_config_version, and the settings for the certificate, the mailbox
+# and the user databases were renamed. The services are written alike (but
+# for the LMTP listener's address).
+DOVECOT_23_SETTINGS = """\
 ssl_cert = <{cert}
 ssl_key = <{key}
 mail_location = maildir:{d}/home/Maildir
@@ -227,6 +215,35 @@ userdb {{
   driver = static
   args = uid=nobody gid=nogroup home={d}/home
 }}
+"""
+
+DOVECOT_24_SETTINGS = """\
+ssl_server_cert_file = {cert}
+ssl_server_key_file = {key}
+mail_driver = maildir
+mail_path = {d}/home/Maildir
+passdb static {{
+  password = unused
+}}
+userdb static {{
+  fields {{
+    uid = nobody
+    gid = nogroup
+    home = {d}/home
+  }}
+}}
+"""
+
+DOVECOT_CONF = """\
+{first}
+base_dir = {d}/run
+state_dir = {d}/state
+instance_name = ccv-{port_imap}
+log_path = {d}/dovecot.log
+protocols = {protocols}
+listen = 127.0.0.1
+ssl = yes
+{settings}
 service imap-login {{
   inet_listener imap {{
     port = {port_imap}
@@ -245,12 +262,33 @@ service pop3-login {{
 }}
 service lmtp {{
   inet_listener lmtp {{
-    address = 127.0.0.1
+    {address} = 127.0.0.1
     port = {port_lmtp}
   }}
 }}
 {sieve}
 """
+
+
+def dovecot_version(binary: str) -> tuple[int, ...]:
+    """``dovecot --version`` says e.g. ``2.3.19.1 (9b53102964)`` or ``2.4.1-4 (7d8c0e5759)``."""
+    out = subprocess.run([binary, "--version"], capture_output=True, text=True, check=True)
+    found = re.match(r"\d+(?:\.\d+)+", out.stdout.strip())
+    assert found, f"unexpected dovecot --version: {out.stdout!r}"
+    return tuple(int(part) for part in found.group(0).split("."))
+
+
+def dovecot_conf(binary: str, **values: object) -> str:
+    """The configuration in the dialect of the installed Dovecot."""
+    if dovecot_version(binary) >= (2, 4):
+        first = "dovecot_config_version = 2.4.0\ndovecot_storage_version = 2.4.0"
+        settings, address = DOVECOT_24_SETTINGS, "listen"
+    else:
+        first, settings, address = "", DOVECOT_23_SETTINGS, "address"
+    return DOVECOT_CONF.format(
+        first=first, settings=settings.format(**values), address=address, **values
+    )
+
 
 SIEVE_SERVICES = """\
 service managesieve-login {{
@@ -280,7 +318,8 @@ def dovecot(pki: Pki) -> Iterator[dict[str, int]]:
     config = os.path.join(directory, "dovecot.conf")
     with open(config, "w") as handle:
         handle.write(
-            DOVECOT_CONF.format(
+            dovecot_conf(
+                binary,
                 d=directory,
                 cert=pki.cert,
                 key=pki.key,
@@ -290,9 +329,11 @@ def dovecot(pki: Pki) -> Iterator[dict[str, int]]:
             )
         )
     log = os.path.join(directory, "dovecot.log")
-    proc = _spawn([binary, "-F", "-c", config], os.path.join(directory, "stdout.log"))
+    # configuration errors go to stderr, before dovecot opens its log
+    stderr = os.path.join(directory, "stdout.log")
+    proc = _spawn([binary, "-F", "-c", config], stderr)
     for port in ports.values():
-        wait_for_port(port, proc, log)
+        wait_for_port(port, proc, stderr, log)
     yield ports
     stop_process(proc)
     shutil.rmtree(directory, ignore_errors=True)
@@ -347,9 +388,10 @@ def postfix(pki: Pki) -> Iterator[int]:
     with open(os.path.join(conf, "master.cf"), "w") as handle:
         handle.write(POSTFIX_MASTER.format(port=port))
     log = os.path.join(directory, "maillog")
-    subprocess.run([binary, "-c", conf, "start"], check=True, capture_output=True)
+    started = os.path.join(directory, "start.log")
     try:
-        wait_for_port(port, None, log)
+        _prepare("postfix start", [binary, "-c", conf, "start"], started)
+        wait_for_port(port, None, started, log)
         yield port
     finally:
         subprocess.run([binary, "-c", conf, "stop"], check=False, capture_output=True)
@@ -379,17 +421,30 @@ def _mariadbd() -> str:
     return _need(shutil.which("mariadbd") or "/usr/sbin/mariadbd", "mariadb-server")
 
 
-def mariadb_greeting_version() -> str:
-    """The version the started MariaDB server puts in its greeting packet.
+def mariadb_greeting_version(port: int) -> str:
+    """The version the MariaDB server on ``port`` puts in its greeting packet.
 
-    ``mariadbd --version`` says ``... Ver 10.11.19-MariaDB-0+deb12u1 for ...``;
-    MariaDB 10 prefixes its greeting's version with ``5.5.5-`` (a replication
-    hack, dropped in 11.0: MDEV-28910).
+    Read from the server itself, independently of the plugin: the greeting is
+    a packet (3-byte length, sequence id), protocol version 10, then the
+    version up to a NUL. What it looks like changed between releases: MariaDB
+    10 prefixes it with ``5.5.5-`` (a replication hack, dropped in 11.0:
+    MDEV-28910), Debian 13's 11.8 appends `` from Debian``. So that the test
+    still follows the installed package, the version ``mariadbd --version``
+    reports must be in it.
     """
+    with socket.create_connection(("127.0.0.1", port), 10) as sock:
+        sock.settimeout(10)
+        packet = b""
+        while len(packet) < 5 or b"\0" not in packet[5:]:
+            chunk = sock.recv(4096)
+            assert chunk, f"MariaDB on port {port} closed before its greeting: {packet!r}"
+            packet += chunk
+    assert packet[4] == 10, f"not a protocol 10 greeting: {packet[:40]!r}"
+    version = packet[5 : packet.index(b"\0", 5)].decode()
     out = subprocess.run([_mariadbd(), "--version"], capture_output=True, text=True, check=True)
-    words = out.stdout.split()
-    version = words[words.index("Ver") + 1]
-    return f"5.5.5-{version}" if version.startswith("10.") else version
+    installed = re.search(r"\d+\.\d+\.\d+", out.stdout)
+    assert installed and installed.group(0) in version, (out.stdout, version)
+    return version
 
 
 def start_mariadb(pki: Pki, ssl: bool) -> tuple[int, subprocess.Popen, str]:

@@ -1,0 +1,191 @@
+"""``check_cert_validity_exporter``: Prometheus-style flags, logging, signals, the event loop.
+
+Flags as Prometheus' own exporters spell them (``--config.file``,
+``--web.listen-address``, ``--log.level``), plus ``--probe.max-in-flight``.
+A bad config at start is a one-line error and exit code 1; SIGHUP and
+``POST /-/reload`` reload it and keep the old one on error; SIGTERM and
+SIGINT stop the server.
+
+The default port, 10219, lies outside 9100-9999, the range of Prometheus'
+default port allocations (fully allocated since 2023).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import gc
+import logging
+import signal
+import sys
+import time
+from collections.abc import Sequence
+
+from check_cert_validity import __version__
+from check_cert_validity.exporter import config as configuration
+from check_cert_validity.exporter import http, statsd_loop
+from check_cert_validity.exporter.handlers import Exporter
+
+PROG = "check_cert_validity_exporter"
+DEFAULT_LISTEN = ":10219"
+LEVELS = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warn": logging.WARNING,
+    "error": logging.ERROR,
+}
+
+log = logging.getLogger("check_cert_validity.exporter")
+
+
+class _Logfmt(logging.Formatter):
+    """``ts=... level=... msg="..."``, the way Prometheus' own programs log."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+        level = {"WARNING": "warn"}.get(record.levelname, record.levelname.lower())
+        message = record.getMessage().replace("\\", "\\\\").replace('"', '\\"')
+        message = message.replace("\n", "\\n")
+        return f'ts={stamp}.{int(record.msecs):03d}Z level={level} msg="{message}"'
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The exporter's flags."""
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Prometheus exporter for check_cert_validity: GET /probe?target=HOST:PORT"
+        "&module=NAME answers with what --output openmetrics prints for that endpoint.",
+    )
+    parser.add_argument(
+        "--config.file",
+        dest="config_file",
+        metavar="PATH",
+        help="YAML config (modules, allowed_targets, statsd); "
+        "without it only the default module exists",
+    )
+    parser.add_argument(
+        "--web.listen-address",
+        dest="listen",
+        default=DEFAULT_LISTEN,
+        metavar="[HOST]:PORT",
+        help=f"where to serve HTTP (default {DEFAULT_LISTEN}: every address; port 0: any free one)",
+    )
+    parser.add_argument(
+        "--log.level",
+        dest="log_level",
+        choices=tuple(LEVELS),
+        default="info",
+        help="log level (default: info)",
+    )
+    parser.add_argument(
+        "--probe.max-in-flight",
+        dest="max_in_flight",
+        type=_positive,
+        default=100,
+        metavar="N",
+        help="probes running at once; more are answered 503 (default: 100)",
+    )
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    return parser
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number above 0, not {text!r}")
+    return int(text)
+
+
+def listen_address(text: str) -> tuple[str | None, int]:
+    """``[HOST]:PORT`` -> (host or None for every address, port); raises ValueError."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or int(port) > 65535:
+        raise ValueError(f"invalid --web.listen-address {text!r}: use [HOST]:PORT")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    return (host or None), int(port)
+
+
+async def serve(exporter: Exporter, host: str | None, port: int) -> None:
+    """Serve until SIGTERM or SIGINT; SIGHUP reloads."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, exporter.reload)
+
+    async def connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await http.serve_connection(reader, writer, exporter.handle)
+
+    server = await asyncio.start_server(connection, host, port, backlog=1024, reuse_address=True)
+    for sock in server.sockets:
+        name = sock.getsockname()
+        shown = f"[{name[0]}]:{name[1]}" if ":" in name[0] else f"{name[0]}:{name[1]}"
+        log.info("listening on %s", shown)
+    statsd_task = asyncio.create_task(_statsd_forever(exporter))
+    async with server:
+        await stop.wait()
+    statsd_task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await statsd_task
+    exporter.executor.shutdown(wait=False, cancel_futures=True)
+    log.info("stopped")
+
+
+async def _statsd_forever(exporter: Exporter) -> None:
+    """The StatsD loop of the current config, restarted on every successful reload."""
+    reloaded = asyncio.Event()
+    exporter.reloads.append(reloaded)
+    while True:
+        reloaded.clear()
+        loop_config = exporter.config.statsd
+        if loop_config is None or not loop_config.targets:
+            await reloaded.wait()
+            continue
+        task = asyncio.create_task(statsd_loop.run(exporter, loop_config))
+        waiter = asyncio.create_task(reloaded.wait())
+        await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+        task.cancel()
+        waiter.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+        if not reloaded.is_set():  # the loop itself ended: wait for a new config
+            await reloaded.wait()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse the flags, load the config, serve; the process exit code."""
+    args = build_parser().parse_args(argv)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_Logfmt())
+    log.handlers[:] = [handler]
+    log.setLevel(LEVELS[args.log_level])
+    log.propagate = False
+    try:
+        host, port = listen_address(args.listen)
+        config = (
+            configuration.load(args.config_file)
+            if args.config_file
+            else configuration.default_config()
+        )
+    except (ValueError, configuration.ConfigError) as exc:
+        sys.stderr.write(f"{PROG}: error: {exc}\n")
+        return 1
+    exporter = Exporter(config, args.config_file, args.max_in_flight)
+    # Everything loaded so far lives as long as the process: keep the cyclic
+    # collector from scanning it again and again. Its thresholds stay the
+    # default: a probe's cycles hold OpenSSL memory that Python does not count,
+    # and rarer passes let the RSS grow to many times its size.
+    gc.freeze()
+    log.info("starting %s %s, %d modules", PROG, __version__, len(config.modules))
+    try:
+        asyncio.run(serve(exporter, host, port))
+    except OSError as exc:  # the address is taken, say
+        sys.stderr.write(f"{PROG}: error: cannot listen on {args.listen}: {exc.strerror or exc}\n")
+        return 1
+    return 0
+
+
+def console_main() -> int:
+    """The console script."""
+    return main()
