@@ -5,6 +5,8 @@ dependency of the package under test, so nothing else is installed for it):
   fresh.pem   issued 2026-01-01, 30 days: judged on 2026-01-02, 29 days left (OK)
   overdue.pem issued 2025-12-10, 30 days: judged on 2026-01-02, 7 days left,
               three days past its 20-day rotation (WARNING)
+  current.pem issued a day before now, 30 days: healthy on the real clock (the
+              exporter, which judges as of the clock, sees it OK and fresh.pem expired)
 """
 
 import datetime
@@ -19,6 +21,7 @@ UTC = datetime.UTC
 CERTIFICATES = {
     "fresh": datetime.datetime(2026, 1, 1, tzinfo=UTC),
     "overdue": datetime.datetime(2025, 12, 10, tzinfo=UTC),
+    "current": datetime.datetime.now(UTC).replace(microsecond=0) - datetime.timedelta(days=1),
 }
 
 
