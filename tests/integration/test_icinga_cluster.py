@@ -26,8 +26,8 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -48,7 +48,13 @@ DIRS = ("data", "data/certs", "log", "cache", "spool", "run", "zones.d")
 def _skip_reason() -> str | None:
     if os.geteuid() != 0:
         return "network namespaces need root"
-    for binary, package in (("icinga2", "icinga2"), ("ip", "iproute2"), ("openssl", "openssl")):
+    needed = (
+        ("icinga2", "icinga2"),
+        ("ip", "iproute2"),
+        ("nsenter", "util-linux"),
+        ("openssl", "openssl"),
+    )
+    for binary, package in needed:
         if not shutil.which(binary):
             return f"{binary} is not installed (Debian package {package})"
     return None
@@ -80,18 +86,21 @@ class Namespaces:
         master_end, agent_end = self.veth
         run("ip", "link", "add", master_end, "type", "veth", "peer", "name", agent_end)
         for node, end in ((MASTER, master_end), (AGENT, agent_end)):
-            ns = self.names[node]
-            run("ip", "link", "set", end, "netns", ns)
-            run("ip", "-n", ns, "addr", "add", f"{ADDRESSES[node]}/24", "dev", end)
-            run("ip", "-n", ns, "link", "set", end, "up")
-            run("ip", "-n", ns, "link", "set", "lo", "up")
+            run("ip", "link", "set", end, "netns", self.names[node])
+            inside = self.prefix(node)
+            run(*inside, "ip", "addr", "add", f"{ADDRESSES[node]}/24", "dev", end)
+            run(*inside, "ip", "link", "set", end, "up")
+            run(*inside, "ip", "link", "set", "lo", "up")
 
     def remove(self) -> None:
         for name in self.names.values():  # deleting a namespace deletes its veth end
             subprocess.run(["ip", "netns", "del", name], capture_output=True)
 
     def prefix(self, node: str) -> list[str]:
-        return ["ip", "netns", "exec", self.names[node]]
+        # nsenter only joins the network namespace; ip netns exec (and ip -n)
+        # also remounts / and /sys, which fails in a chroot such as the fresh
+        # root .ci/other-release runs the suite in
+        return ["nsenter", f"--net=/run/netns/{self.names[node]}"]
 
 
 class Node:
@@ -224,7 +233,7 @@ class Cluster:
             )  # fmt: skip
         self.servers.append(proc)
         deadline = time.monotonic() + 30
-        probe = "import socket; socket.create_connection(('127.0.0.1', %d), 1).close()" % TLS_PORT
+        probe = f"import socket; socket.create_connection(('127.0.0.1', {TLS_PORT}), 1).close()"
         while subprocess.run([*self.netns.prefix(AGENT), sys.executable, "-c", probe],
                              capture_output=True).returncode != 0:  # fmt: skip
             assert proc.poll() is None, "openssl s_server exited"
@@ -343,7 +352,7 @@ def test_agent_runs_the_check_and_the_master_api_reports_it(
     attrs = wait_for_result(cluster, "cert-agent", AGENT)
     result = attrs["last_check_result"]
     assert result["exit_status"] == 0 and attrs["state"] == 0, result
-    # Icinga 2.13 keeps the blank before the perfdata's "|" in the output
+    # Icinga 2 (2.13 and 2.14) keeps the blank before the perfdata's "|" in the output
     assert result["output"].rstrip() == (
         f"CERT_VALIDITY OK - 127.0.0.1:{TLS_PORT} certificate 'agent-svc.test' has 27.0d left"
         " (expires 2026-12-27 12:00 UTC)"

@@ -19,9 +19,9 @@ import re
 import shutil
 import subprocess
 import time
-from datetime import datetime, timezone
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable, Iterator
 
 import pytest
 
@@ -196,14 +196,14 @@ def objects_from_readme(plugin: str, ports: dict[str, int]) -> str:
 
 
 def expires(when: datetime) -> str:
-    return when.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return when.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def test_readme_definitions_run_in_nagios4(
     nagios: Nagios, installed: Installed, serve: Callable
 ) -> None:
     # the real clock, to the second: the service is checked within moments
-    now = datetime.now(timezone.utc).replace(microsecond=0)
+    now = datetime.now(UTC).replace(microsecond=0)
     fresh_end = now + 27 * DAY
     overdue_end = now + 8 * DAY
     fresh = serve(
@@ -239,5 +239,5 @@ def test_readme_definitions_run_in_nagios4(
     for fields, end in ((ok, fresh_end), (warning, overdue_end)):
         value, rest = re.fullmatch(r"time_left=(\d+)s(;.*)", fields["performance_data"]).groups()  # type: ignore[union-attr]
         assert rest == ";864000:2592000;432000:;;2592000", fields
-        checked = datetime.fromtimestamp(int(fields["last_check"]), timezone.utc)
+        checked = datetime.fromtimestamp(int(fields["last_check"]), UTC)
         assert abs(int(value) - (end - checked).total_seconds()) <= 5, fields
