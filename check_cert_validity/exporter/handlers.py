@@ -105,6 +105,12 @@ class Exporter:
         summary = (judgement.problems[0].text if judgement.problems else "") or (
             judgement.certificates[0].text if judgement.certificates else ""
         )
+        fields = {"target": spot.label, "module": module.name, "state": judgement.state.name}
+        if not judgement.probe_success:
+            # at the default level: an operator reading the journal sees why a target is down
+            log.warning("probe failed", extra={"fields": {**fields, "reason": summary}})
+        else:
+            log.debug("probe done", extra={"fields": {**fields, "seconds": f"{duration:.3f}"}})
         self.recent.append(
             landing.ProbeRecord(
                 time.time(),

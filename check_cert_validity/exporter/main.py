@@ -20,12 +20,11 @@ import gc
 import logging
 import signal
 import sys
-import time
 from collections.abc import Sequence
 
 from check_cert_validity import __version__
 from check_cert_validity.exporter import config as configuration
-from check_cert_validity.exporter import http, statsd_loop, webconfig
+from check_cert_validity.exporter import http, logfmt, statsd_loop, webconfig
 from check_cert_validity.exporter.handlers import Exporter
 
 PROG = "check_cert_validity_exporter"
@@ -38,17 +37,6 @@ LEVELS = {
 }
 
 log = logging.getLogger("check_cert_validity.exporter")
-
-
-class _Logfmt(logging.Formatter):
-    """``ts=... level=... msg="..."``, the way Prometheus' own programs log."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-        level = {"WARNING": "warn"}.get(record.levelname, record.levelname.lower())
-        message = record.getMessage().replace("\\", "\\\\").replace('"', '\\"')
-        message = message.replace("\n", "\\n")
-        return f'ts={stamp}.{int(record.msecs):03d}Z level={level} msg="{message}"'
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -156,7 +144,10 @@ async def serve(
                     await writer.start_tls(web.ssl_context, ssl_handshake_timeout=HANDSHAKE_SECONDS)
                 except (OSError, TimeoutError, EOFError) as exc:  # ssl.SSLError is an OSError
                     peer = writer.get_extra_info("peername")
-                    log.debug("TLS handshake with %s failed: %s", peer, exc)
+                    log.debug(
+                        "TLS handshake failed",
+                        extra={"fields": {"peer": str(peer), "reason": str(exc)}},
+                    )
                     writer.close()
                     return
         await http.serve_connection(reader, writer, guarded)
@@ -201,7 +192,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Parse the flags, load the config, serve; the process exit code."""
     args = build_parser().parse_args(argv)
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_Logfmt())
+    handler.setFormatter(logfmt.Formatter())
     log.handlers[:] = [handler]
     log.setLevel(LEVELS[args.log_level])
     log.propagate = False
