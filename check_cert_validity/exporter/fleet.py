@@ -139,8 +139,9 @@ def svg(certs: Iterable[FleetCert], now: float) -> str:
         parts.append(
             f'<rect class="cluster" x="{x(first) - 3:.1f}" y="{AXIS - 6}" '
             f'width="{max(x(last) - x(first), 6):.1f}" height="{height - AXIS}" '
-            f'fill="#7b1fa2" fill-opacity="0.3" stroke="#7b1fa2"><title>{count} certificates expire '
-            f"within 24 hours from {_when(first)} UTC</title></rect>"
+            'fill="#7b1fa2" fill-opacity="0.3" stroke="#7b1fa2">'
+            f"<title>{count} certificates expire within 24 hours from {_when(first)} UTC</title>"
+            "</rect>"
         )
     for step in range(6):
         tick = start + span * step / 5
