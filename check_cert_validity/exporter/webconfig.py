@@ -133,6 +133,13 @@ def parse(document: Any, directory: Path) -> WebConfig:
         if not text.startswith(("$2a$", "$2b$", "$2y$")) or len(text) != 60:
             raise WebConfigError(f"the hash of basic_auth_users {name!r} is not a bcrypt hash")
         users[name] = text.encode("ascii", "replace")
+    if users:
+        try:
+            import bcrypt  # noqa: F401  (a missing library is a start-up error, not a 500)
+        except ImportError:
+            raise WebConfigError(
+                "basic_auth_users needs the bcrypt library (pip install '.[exporter]')"
+            ) from None
     return WebConfig(tls, users)
 
 
