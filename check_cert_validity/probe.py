@@ -38,11 +38,13 @@ _UNPARSEABLE = (ValueError, x509.InvalidVersion)
 _TLS_RECORD_TYPES = (0x15, 0x16)
 
 
-# What the exporter offers instead of OpenSSL's default key shares: the
-# classical groups first (X25519 gets the one key share), every other group
-# still offered, so a server that insists on one is answered after a
-# HelloRetryRequest. OpenSSL 3.5+ defaults to a post-quantum hybrid key share
-# that costs ~45 µs per handshake and that internal servers rarely pick.
+# What the plugin and the exporter offer instead of OpenSSL's default key
+# shares: the classical groups first (X25519 gets the one key share), every
+# other group still offered, so a server that insists on one is answered
+# after a HelloRetryRequest. OpenSSL 3.5+ defaults to a post-quantum hybrid
+# key share as well, which costs ~45 µs (a million instructions) per handshake
+# and which internal servers rarely pick; reading a certificate needs no
+# long-term secrecy.
 CLASSICAL_GROUPS = (
     b"X25519:P-256:P-384:P-521:X448:ffdhe2048:ffdhe3072:ffdhe4096:ffdhe6144:ffdhe8192"
 )
@@ -53,7 +55,6 @@ def client_context(
     *,
     alpn: bytes | None = None,
     identity: ClientIdentity | None = None,
-    classical_groups: bool = False,
 ) -> SSL.Context:
     """A client context that reads any server and verifies nothing.
 
@@ -70,8 +71,7 @@ def client_context(
         context.set_alpn_protos([alpn])  # PostgreSQL 17 direct TLS insists on it
     if identity is not None:
         load_identity(context, identity.chain, identity.key)
-    if classical_groups:
-        _offer_classical_groups(context)
+    _offer_classical_groups(context)
     return context
 
 

@@ -117,3 +117,22 @@ def test_garbage_with_control_characters_is_sanitised() -> None:
     assert probe.finished
     text = probe.explain_failure()
     assert "|" not in text and "\x1b" not in text and "\x00" not in text
+
+
+@pytest.mark.parametrize("groups", [b"P-384", b"ffdhe2048", b"X25519MLKEM768"])
+def test_a_server_that_takes_another_group_is_still_read(
+    groups: bytes, leaf_factory: Callable
+) -> None:
+    # The probe sends one key share (X25519) and offers every other group: a
+    # server that insists on another one asks again (HelloRetryRequest) and
+    # the certificate still arrives.
+    from OpenSSL._util import lib
+
+    server = server_connection([leaf_factory(age=1, lifetime=30)])
+    set_groups = getattr(lib, "SSL_CTX_set1_curves_list", None)
+    if set_groups is None or set_groups(server.get_context()._context, groups) != 1:  # type: ignore[attr-defined]
+        pytest.skip(f"this OpenSSL cannot limit a server to {groups.decode()}")
+    probe = HandshakeProbe("localhost")
+    pump(probe, server)
+    assert probe.completed and probe.error is None
+    assert subjects(probe)[0] == "CN=localhost,O=check_cert_validity test"

@@ -245,7 +245,7 @@ def _context(module: Module) -> Any:
         from check_cert_validity.starttls import PROTOCOLS
 
         alpn = PROTOCOLS[module.starttls].alpn
-    return probe.client_context(alpn=alpn, identity=identity, classical_groups=True)
+    return probe.client_context(alpn=alpn, identity=identity)
 
 
 DEFAULT_MODULE = "default"
