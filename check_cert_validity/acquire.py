@@ -24,19 +24,26 @@ def file_label(path: str) -> str:
     return clean(path, 200)
 
 
-def from_fetched(label: str, fetched: Fetched) -> Acquired:
-    """A completed fetch: the leaf, then the rest of the chain the server presented."""
-    leaf = CertFacts.from_certificate(fetched.certificates[0])
-    above = tuple(CertFacts.from_certificate(cert) for cert in fetched.presented[1:])
-    return Acquired(label, (leaf, *above), session=fetched)
+def from_fetched(label: str, fetched: Fetched, whole_chain: bool = True) -> Acquired:
+    """A completed fetch: the leaf, then (``whole_chain``) the rest of the chain presented.
+
+    Reading a certificate's facts costs about as much as a hundredth of a
+    check, and most servers send an intermediate: it is read only when
+    something uses it (``--chain`` judges it, ``-v`` lists it).
+    """
+    chain = fetched.presented[1:] if whole_chain else ()
+    facts = tuple(CertFacts.from_certificate(cert) for cert in (fetched.certificates[0], *chain))
+    return Acquired(label, facts, session=fetched)
 
 
-def endpoint(label: str, fetch: Callable[[], Fetched], expect_path: str | None) -> Acquired:
+def endpoint(
+    label: str, fetch: Callable[[], Fetched], expect_path: str | None, whole_chain: bool = True
+) -> Acquired:
     """Fetch the endpoint's certificates; with ``expect_path``, read the file it should serve."""
     from check_cert_validity.transport import EndpointError
 
     try:
-        acquired = from_fetched(label, fetch())
+        acquired = from_fetched(label, fetch(), whole_chain)
     except EndpointError as exc:
         return Acquired(label, unreadable=Unreadable(str(exc)))
     if expect_path is None:
@@ -57,8 +64,9 @@ def endpoint(label: str, fetch: Callable[[], Fetched], expect_path: str | None) 
     )
 
 
-def file(path: str) -> Acquired:
-    """The certificates in the file at ``path`` (``--file``), leaf first."""
+def file(path: str, whole_chain: bool = True) -> Acquired:
+    """The certificates in the file at ``path`` (``--file``), leaf first (the leaf alone
+    unless ``whole_chain``)."""
     from check_cert_validity import certfile
 
     label = file_label(path)
@@ -66,5 +74,6 @@ def file(path: str) -> Acquired:
         bundle = certfile.load(path)
     except certfile.CertFileError as exc:
         return Acquired(label, unreadable=Unreadable(str(exc), exc.cannot_look), is_file=True)
-    facts = tuple(CertFacts.from_certificate(cert) for cert in bundle.certificates)
+    chosen = bundle.certificates if whole_chain else bundle.certificates[:1]
+    facts = tuple(CertFacts.from_certificate(cert) for cert in chosen)
     return Acquired(label, facts, bundle=bundle, is_file=True)

@@ -173,7 +173,7 @@ def long_output(judgement: Judgement, verbose: int) -> list[str]:
         if session.handshake_error:
             lines.append(f"handshake: {session.handshake_error} (after the certificate arrived)")
     if bundle is not None:
-        count = len(acquired.certificates)
+        count = len(bundle.certificates)
         skipped = f"; skipped: {', '.join(bundle.skipped)}" if bundle.skipped else ""
         plural = "" if count == 1 else "s"
         head = f"file: {acquired.label} ({bundle.encoding}, {count} certificate{plural}{skipped})"

@@ -13,12 +13,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 from check_cert_validity.exporter import config as configuration
-from check_cert_validity.exporter import exposition, landing, prober
+from check_cert_validity.exporter import exposition, fleet, landing, prober
 from check_cert_validity.exporter.http import Request, Response
 from check_cert_validity.exporter.selfmetrics import SelfMetrics
 from check_cert_validity.exporter.targets import TargetError, parse_target
@@ -62,6 +62,8 @@ class Exporter:
         self.metrics = metrics or SelfMetrics()
         self.metrics.reloaded(True)
         self.recent: deque[landing.ProbeRecord] = deque(maxlen=landing.RECENT)
+        # the last probe's certificates per (target, module), for the landing page's chart
+        self.fleet: OrderedDict[tuple[str, str], tuple[fleet.FleetCert, ...]] = OrderedDict()
         # STARTTLS probes only (the others never leave the event loop)
         self.executor = ThreadPoolExecutor(
             max_workers=max(4, max_in_flight), thread_name_prefix="starttls"
@@ -105,6 +107,18 @@ class Exporter:
         summary = (judgement.problems[0].text if judgement.problems else "") or (
             judgement.certificates[0].text if judgement.certificates else ""
         )
+        fields = {"target": spot.label, "module": module.name, "state": judgement.state.name}
+        if not judgement.probe_success:
+            # at the default level: an operator reading the journal sees why a target is down
+            log.warning("probe failed", extra={"fields": {**fields, "reason": summary}})
+        else:
+            log.debug("probe done", extra={"fields": {**fields, "seconds": f"{duration:.3f}"}})
+        key = (spot.label, module.name)
+        self.fleet.pop(key, None)
+        if judgement.certificates:
+            self.fleet[key] = fleet.certificates(judgement, spot.label, module.name)
+            while len(self.fleet) > fleet.KEPT:
+                self.fleet.popitem(last=False)
         self.recent.append(
             landing.ProbeRecord(
                 time.time(),
@@ -137,7 +151,8 @@ class Exporter:
         if path == "/-/ready":
             return Response.text(200, "Ready")
         if path == "/":
-            body = landing.page(self.config, self.recent).encode("utf-8")
+            drawn = [cert for certs in self.fleet.values() for cert in certs]
+            body = landing.page(self.config, self.recent, drawn, time.time()).encode("utf-8")
             return Response(200, body, "text/html; charset=utf-8")
         return Response.text(404, f"not found: {path[:100]!r} (try /probe, /metrics or /)")
 

@@ -169,7 +169,7 @@ async def serve_connection(
             try:
                 response = await handler(request)
             except Exception as exc:  # our own bug: a 500, the server stays up
-                log.exception("internal error answering %s", request.path)
+                log.exception("internal error", extra={"fields": {"path": request.path}})
                 response = Response.text(500, f"internal error: {type(exc).__name__}: {exc}")
             writer.write(encode(response, request.method == "HEAD", close))
             await writer.drain()

@@ -1,4 +1,4 @@
-"""The landing page at ``/``: the modules and the last probes, as plain HTML.
+"""The landing page at ``/``: the fleet's chart, the modules and the last probes, as plain HTML.
 
 Everything that comes from a scraper (the target) or from a certificate is
 HTML-escaped: the page must not run what a hostile target name says.
@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import html
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from check_cert_validity import __version__
+from check_cert_validity.exporter import fleet
 from check_cert_validity.exporter.config import Config
 
 RECENT = 100  # probes the page lists
@@ -35,8 +36,14 @@ def _e(text: object) -> str:
     return html.escape(str(text), quote=True)
 
 
-def page(config: Config, recent: Iterable[ProbeRecord]) -> str:
+def page(
+    config: Config,
+    recent: Iterable[ProbeRecord],
+    certs: Sequence[fleet.FleetCert] = (),
+    now: float | None = None,
+) -> str:
     """The whole page."""
+    now = time.time() if now is None else now
     rows = []
     for name, module in sorted(config.modules.items()):
         keys = ", ".join(f"{key}: {value}" for key, value in module.given) or "(plugin defaults)"
@@ -59,6 +66,13 @@ def page(config: Config, recent: Iterable[ProbeRecord]) -> str:
         f"<h1>check_cert_validity exporter {_e(__version__)}</h1>\n"
         '<p><a href="/metrics">Metrics</a> · config: '
         f"{_e(config.source)} · probe: <code>/probe?target=HOST:PORT&amp;module=NAME</code></p>\n"
+        "<h2>The fleet at a glance</h2>\n"
+        f'<p class="clusters">{_e(fleet.sentence(certs))}</p>\n'
+        f"{fleet.svg(certs, now)}\n"
+        "<p>Bars: notBefore to notAfter, by issuer; colour: the state (green OK, amber "
+        "WARNING, red CRITICAL); orange tick: WARNING from here (V-R left); dark tick: "
+        "CRITICAL from here; blue line: now; purple band: expiries within the same 24 "
+        "hours.</p>\n"
         '<h2>Modules</h2>\n<table border="1"><tr><th>module</th><th>options</th></tr>\n'
         + "\n".join(rows)
         + '\n</table>\n<h2>Recent probes</h2>\n<table border="1"><tr><th>time (UTC)</th>'

@@ -1,7 +1,8 @@
 """``check_cert_validity_exporter``: Prometheus-style flags, logging, signals, the event loop.
 
 Flags as Prometheus' own exporters spell them (``--config.file``,
-``--web.listen-address``, ``--log.level``), plus ``--probe.max-in-flight``.
+``--web.listen-address``, ``--web.config.file``, ``--log.level``), plus
+``--probe.max-in-flight``.
 A bad config at start is a one-line error and exit code 1; SIGHUP and
 ``POST /-/reload`` reload it and keep the old one on error; SIGTERM and
 SIGINT stop the server.
@@ -19,12 +20,11 @@ import gc
 import logging
 import signal
 import sys
-import time
 from collections.abc import Sequence
 
 from check_cert_validity import __version__
 from check_cert_validity.exporter import config as configuration
-from check_cert_validity.exporter import http, statsd_loop
+from check_cert_validity.exporter import http, logfmt, statsd_loop, webconfig
 from check_cert_validity.exporter.handlers import Exporter
 
 PROG = "check_cert_validity_exporter"
@@ -37,17 +37,6 @@ LEVELS = {
 }
 
 log = logging.getLogger("check_cert_validity.exporter")
-
-
-class _Logfmt(logging.Formatter):
-    """``ts=... level=... msg="..."``, the way Prometheus' own programs log."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-        level = {"WARNING": "warn"}.get(record.levelname, record.levelname.lower())
-        message = record.getMessage().replace("\\", "\\\\").replace('"', '\\"')
-        message = message.replace("\n", "\\n")
-        return f'ts={stamp}.{int(record.msecs):03d}Z level={level} msg="{message}"'
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -70,6 +59,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_LISTEN,
         metavar="[HOST]:PORT",
         help=f"where to serve HTTP (default {DEFAULT_LISTEN}: every address; port 0: any free one)",
+    )
+    parser.add_argument(
+        "--web.config.file",
+        dest="web_config_file",
+        metavar="PATH",
+        help="exporter-toolkit web config (tls_server_config, basic_auth_users); "
+        "read again when it changes",
     )
     parser.add_argument(
         "--log.level",
@@ -106,7 +102,18 @@ def listen_address(text: str) -> tuple[str | None, int]:
     return (host or None), int(port)
 
 
-async def serve(exporter: Exporter, host: str | None, port: int) -> None:
+UNAUTHORIZED = http.Response(
+    401, b"Unauthorized\n", headers=(("WWW-Authenticate", f'Basic realm="{PROG}"'),)
+)
+HANDSHAKE_SECONDS = 10.0
+
+
+async def serve(
+    exporter: Exporter,
+    host: str | None,
+    port: int,
+    web: webconfig.WebConfigWatcher | None = None,
+) -> None:
     """Serve until SIGTERM or SIGINT; SIGHUP reloads."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -114,8 +121,36 @@ async def serve(exporter: Exporter, host: str | None, port: int) -> None:
         loop.add_signal_handler(sig, stop.set)
     loop.add_signal_handler(signal.SIGHUP, exporter.reload)
 
+    async def guarded(request: http.Request) -> http.Response:
+        if web is None:
+            return await exporter.handle(request)
+        web.refresh()
+        if web.error is not None:
+            return http.Response.text(500, "the web config is invalid: see the exporter's log")
+        if web.config.users:
+            # bcrypt is slow on purpose: off the event loop, so probes go on meanwhile
+            good = await loop.run_in_executor(
+                None, web.check_password, request.headers.get("authorization")
+            )
+            if not good:
+                return UNAUTHORIZED
+        return await exporter.handle(request)
+
     async def connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await http.serve_connection(reader, writer, exporter.handle)
+        if web is not None:
+            web.refresh()
+            if web.ssl_context is not None:
+                try:
+                    await writer.start_tls(web.ssl_context, ssl_handshake_timeout=HANDSHAKE_SECONDS)
+                except (OSError, TimeoutError, EOFError) as exc:  # ssl.SSLError is an OSError
+                    peer = writer.get_extra_info("peername")
+                    log.debug(
+                        "TLS handshake failed",
+                        extra={"fields": {"peer": str(peer), "reason": str(exc)}},
+                    )
+                    writer.close()
+                    return
+        await http.serve_connection(reader, writer, guarded)
 
     server = await asyncio.start_server(connection, host, port, backlog=1024, reuse_address=True)
     for sock in server.sockets:
@@ -157,7 +192,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Parse the flags, load the config, serve; the process exit code."""
     args = build_parser().parse_args(argv)
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_Logfmt())
+    handler.setFormatter(logfmt.Formatter())
     log.handlers[:] = [handler]
     log.setLevel(LEVELS[args.log_level])
     log.propagate = False
@@ -168,7 +203,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.config_file
             else configuration.default_config()
         )
-    except (ValueError, configuration.ConfigError) as exc:
+        web = webconfig.WebConfigWatcher(args.web_config_file) if args.web_config_file else None
+    except (ValueError, configuration.ConfigError, webconfig.WebConfigError) as exc:
         sys.stderr.write(f"{PROG}: error: {exc}\n")
         return 1
     exporter = Exporter(config, args.config_file, args.max_in_flight)
@@ -179,7 +215,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     gc.freeze()
     log.info("starting %s %s, %d modules", PROG, __version__, len(config.modules))
     try:
-        asyncio.run(serve(exporter, host, port))
+        asyncio.run(serve(exporter, host, port, web))
     except OSError as exc:  # the address is taken, say
         sys.stderr.write(f"{PROG}: error: cannot listen on {args.listen}: {exc.strerror or exc}\n")
         return 1

@@ -264,4 +264,5 @@ async def acquired(
     except transport.EndpointError as exc:
         spot.log(f"no certificate: {exc}")
         return Acquired(spot.label, unreadable=Unreadable(str(exc)))
-    return acquire.from_fetched(spot.label, got)
+    # the chain beyond the leaf is read when judged (chain: true) or shown (&debug=true)
+    return acquire.from_fetched(spot.label, got, module.policy.whole_chain or spot.debug)

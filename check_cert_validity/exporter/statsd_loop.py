@@ -33,11 +33,14 @@ async def _one_target(
                 module, target.host, target.port, module.timeout, check_allowed=False
             )
         except Exception:  # our own bug: logged, the loop goes on
-            log.exception("statsd probe of %s failed", target.text)
+            log.exception(
+                "statsd probe failed",
+                extra={"fields": {"target": target.text, "module": target.module}},
+            )
         else:
             samples = gauges.samples(judgement, spot.host, spot.port, spot.sni)
             note = sender.send(statsd.datagrams(samples, loop_config.prefix), patience=0.5)
-            log.debug("%s: %s", target.text, note)
+            log.debug("statsd sent", extra={"fields": {"target": target.text, "result": note}})
         await asyncio.sleep(max(0.0, start + loop_config.interval - loop.time()))
 
 
