@@ -38,19 +38,6 @@ _UNPARSEABLE = (ValueError, x509.InvalidVersion)
 _TLS_RECORD_TYPES = (0x15, 0x16)
 
 
-# What the plugin and the exporter offer instead of OpenSSL's default key
-# shares: the classical groups first (X25519 gets the one key share), every
-# other group still offered, so a server that insists on one is answered
-# after a HelloRetryRequest. OpenSSL 3.5+ defaults to a post-quantum hybrid
-# key share as well, which costs ~45 µs (a million instructions) per handshake
-# and which internal servers rarely pick; reading a certificate needs no
-# long-term secrecy.
-CLASSICAL_GROUPS = (
-    b"X25519:P-256:P-384:P-521:X448:ffdhe2048:ffdhe3072:ffdhe4096:ffdhe6144:ffdhe8192"
-)
-_HYBRID_GROUPS = b":?X25519MLKEM768:?SecP256r1MLKEM768:?SecP384r1MLKEM1024"
-
-
 def client_context(
     *,
     alpn: bytes | None = None,
@@ -71,24 +58,11 @@ def client_context(
         context.set_alpn_protos([alpn])  # PostgreSQL 17 direct TLS insists on it
     if identity is not None:
         load_identity(context, identity.chain, identity.key)
-    _offer_classical_groups(context)
+    # OpenSSL's own key-exchange groups, key shares and all: sending only a
+    # classical share would save ~1M instructions, but OpenSSL 3.5 servers
+    # (Debian 13's) prefer the post-quantum hybrid and would ask again
+    # (HelloRetryRequest), a round trip every check.
     return context
-
-
-def _offer_classical_groups(context: SSL.Context) -> None:
-    # pyOpenSSL has no public setter for the groups list; the binding it is
-    # built on has SSL_CTX_set1_curves_list (the same call under its old name)
-    # in newer cryptography releases. Older bindings come with an older OpenSSL whose
-    # default (X25519 first) is classical already.
-    from OpenSSL._util import lib
-
-    set_groups = getattr(lib, "SSL_CTX_set1_curves_list", None)
-    if set_groups is None:
-        return
-    handle = context._context  # type: ignore[attr-defined]
-    for groups in (CLASSICAL_GROUPS + _HYBRID_GROUPS, CLASSICAL_GROUPS):
-        if set_groups(handle, groups) == 1:
-            return
 
 
 def _record_on_probe(conn: SSL.Connection, cert: Any, errno: int, depth: int, ok: int) -> bool:

@@ -123,9 +123,9 @@ def test_garbage_with_control_characters_is_sanitised() -> None:
 def test_a_server_that_takes_another_group_is_still_read(
     groups: bytes, leaf_factory: Callable
 ) -> None:
-    # The probe sends one key share (X25519) and offers every other group: a
-    # server that insists on another one asks again (HelloRetryRequest) and
-    # the certificate still arrives.
+    # A server that accepts none of the probe's key shares asks again
+    # (HelloRetryRequest) for a group the probe offered, and the certificate
+    # still arrives.
     from OpenSSL._util import lib
 
     server = server_connection([leaf_factory(age=1, lifetime=30)])
