@@ -16,6 +16,8 @@ test follows the version it finds.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from .conftest import XMPP_DOMAIN, mariadb_greeting_version, postgres_major
@@ -114,11 +116,18 @@ def test_dovecot_imap_is_not_pop3(dovecot: dict[str, int]) -> None:
 def test_postfix_smtp(postfix: int) -> None:
     assert check(postfix, "--starttls", "smtp") == (0, ok_line(postfix))
     code, line = check(postfix)
-    assert (code, line) == (
-        2,
-        f"CERT_VALIDITY CRITICAL - 127.0.0.1:{postfix}: not a TLS server "
-        "(it sent '220 mx.check-cert-validity.test ESMTP')",
-    )
+    # The ClientHello goes out at once; Postfix greets first, unless the
+    # ClientHello reached it before the greeting was sent: then 3.9 and later
+    # (Debian 13) refuse the early talker instead. Either way, not TLS.
+    sent = "220 mx.check-cert-validity.test ESMTP|554 5.5.0 Error: SMTP protocol synchr..."
+    assert code == 2
+    assert re.fullmatch(
+        re.escape(f"CERT_VALIDITY CRITICAL - 127.0.0.1:{postfix}: not a TLS server (it sent '")
+        + "("
+        + "|".join(re.escape(option) for option in sent.split("|"))
+        + ")'\\)",
+        line,
+    ), line
 
 
 def test_mariadb_mysql(mariadb: int) -> None:
