@@ -379,3 +379,19 @@ def loopback_listener(host: str = "127.0.0.1") -> socket.socket:
     listener.bind((host, 0))
     listener.listen(8)
     return listener
+
+
+@pytest.fixture
+def start(tmp_path: Path) -> Iterator[Callable[..., Any]]:
+    """Start exporters on their own config (``start(config, *flags)``); all stopped after."""
+    from exporter_run import ExporterProcess
+
+    made: list[ExporterProcess] = []
+
+    def go(config: str | None = None, *flags: str) -> ExporterProcess:
+        made.append(ExporterProcess(tmp_path, config, flags, name=f"c{len(made)}"))
+        return made[-1]
+
+    yield go
+    for proc in made:
+        proc.stop()

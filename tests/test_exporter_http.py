@@ -10,9 +10,8 @@ import http
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from exporter_run import ExporterProcess, value
@@ -34,19 +33,6 @@ URI_TOO_LONG = status_line(414)
 def real_leaf(age: float, lifetime: float, **kwargs: object) -> Issued:
     start = datetime.now(UTC) - timedelta(days=age)
     return issue(not_before=start, not_after=start + timedelta(days=lifetime), **kwargs)  # type: ignore[arg-type]
-
-
-@pytest.fixture
-def start(tmp_path: Path) -> Iterator[Callable[..., ExporterProcess]]:
-    made: list[ExporterProcess] = []
-
-    def go(config: str | None = None, *flags: str) -> ExporterProcess:
-        made.append(ExporterProcess(tmp_path, config, flags, name=f"c{len(made)}"))
-        return made[-1]
-
-    yield go
-    for proc in made:
-        proc.stop()
 
 
 def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:

@@ -24,19 +24,6 @@ from exporter_run import ExporterProcess, value
 from check_cert_validity.certfactory import issue
 
 
-@pytest.fixture
-def start(tmp_path: Path) -> Iterator[Callable[..., ExporterProcess]]:
-    made: list[ExporterProcess] = []
-
-    def go(config: str | None = None, *flags: str) -> ExporterProcess:
-        made.append(ExporterProcess(tmp_path, config, flags, name=f"c{len(made)}"))
-        return made[-1]
-
-    yield go
-    for proc in made:
-        proc.stop()
-
-
 class Listener:
     """A loopback TCP server that runs ``behave(conn)`` in its one accept thread."""
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -41,19 +41,6 @@ def fleet_ca() -> Issued:
 def real_leaf(ca: Issued | None, age: float, lifetime: float, **kwargs: object) -> Issued:
     start = datetime.now(UTC) - timedelta(days=age)
     return issue(not_before=start, not_after=start + timedelta(days=lifetime), issuer=ca, **kwargs)  # type: ignore[arg-type]
-
-
-@pytest.fixture
-def start(tmp_path: Path) -> Iterator[Callable[..., ExporterProcess]]:
-    made: list[ExporterProcess] = []
-
-    def go(config: str | None = None, *flags: str) -> ExporterProcess:
-        made.append(ExporterProcess(tmp_path, config, flags, name=f"c{len(made)}"))
-        return made[-1]
-
-    yield go
-    for proc in made:
-        proc.stop()
 
 
 def assert_same_series(exported: str, plugin: str) -> None:

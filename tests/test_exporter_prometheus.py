@@ -15,7 +15,7 @@ import subprocess
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -75,19 +75,6 @@ def test_shipped_rules_pass_their_promtool_tests(tmp_path: Path) -> None:
     )
     assert broken.returncode != 0
     assert "CertValidityRotationSystemFailing" in broken.stdout + broken.stderr
-
-
-@pytest.fixture
-def start(tmp_path: Path) -> Iterator[Callable[..., ExporterProcess]]:
-    made: list[ExporterProcess] = []
-
-    def go(config: str | None = None, *flags: str) -> ExporterProcess:
-        made.append(ExporterProcess(tmp_path, config, flags, name=f"c{len(made)}"))
-        return made[-1]
-
-    yield go
-    for proc in made:
-        proc.stop()
 
 
 class Prometheus:

@@ -15,7 +15,6 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
-from pathlib import Path
 
 import pytest
 from exporter_run import ExporterProcess
@@ -26,19 +25,6 @@ from check_cert_validity.certfactory import issue
 from conftest import free_port
 
 D = 86400
-
-
-@pytest.fixture
-def start(tmp_path: Path) -> Iterator[Callable[..., ExporterProcess]]:
-    made: list[ExporterProcess] = []
-
-    def go(config: str | None = None, *flags: str) -> ExporterProcess:
-        made.append(ExporterProcess(tmp_path, config, flags, name=f"c{len(made)}"))
-        return made[-1]
-
-    yield go
-    for proc in made:
-        proc.stop()
 
 
 @pytest.fixture
