@@ -38,11 +38,20 @@ def file_where(target: str, debug: bool = False) -> Where:
 
 
 async def file_acquired(
-    module: Module, spot: Where, seconds: float, allowed: Allowed | None, executor: Executor
+    module: Module,
+    spot: Where,
+    seconds: float,
+    allowed: Allowed | None,
+    executor: Executor,
+    trusted: bool = False,
 ) -> Acquired:
-    """Read the file, if permitted; raises Refused (403) when it is not."""
+    """Read the file, if permitted; raises Refused (403) when it is not.
+
+    ``trusted``: the path is the operator's own (the StatsD loop's targets),
+    not a scraper's, and needs no pattern.
+    """
     path = spot.host
-    if allowed is None or not allowed.permits_path(path):
+    if not trusted and (allowed is None or not allowed.permits_path(path)):
         raise Refused(f"file {os.path.normpath(path)} is outside allowed_targets' path patterns")
     chain = module.policy.whole_chain  # judged, or (debug) listed in the long output
     loop = asyncio.get_running_loop()
@@ -52,3 +61,17 @@ async def file_acquired(
     except TimeoutError:
         why = Unreadable(f"timed out after {seconds:g}s reading the file", cannot_look=True)
         return Acquired(spot.label, unreadable=why, is_file=True)
+
+
+async def acquired(
+    module: Module,
+    target: str,
+    seconds: float,
+    allowed: Allowed | None,
+    executor: Executor,
+    debug: bool = False,
+    trusted: bool = False,
+) -> tuple[Where, Acquired]:
+    """What a ``file`` or ``crl`` module's target holds; raises TargetError, Refused."""
+    spot = file_where(target, debug)
+    return spot, await file_acquired(module, spot, seconds, allowed, executor, trusted)

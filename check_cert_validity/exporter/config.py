@@ -390,7 +390,10 @@ def _statsd(raw: object, modules: dict[str, Module], where: str) -> StatsdConfig
         if module not in modules:
             raise fail("targets", f"unknown module {module!r} for {item['target']!r}")
         try:
-            host_name, target_port = parse_target(str(item["target"]))
+            if modules[module].prober == "tls":
+                host_name, target_port = parse_target(str(item["target"]))
+            else:  # a path or a URL, read by the prober itself
+                host_name, target_port = str(item["target"]), None
         except TargetError as exc:
             raise fail("targets", str(exc)) from None
         targets.append(StatsdTarget(host_name, target_port, module, str(item["target"])))
