@@ -13,7 +13,7 @@ here plus the code that uses its value.
 # is made, and every check pays for that at start-up.
 import argparse
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple, NoReturn
 
 from check_cert_validity import __version__, converters
@@ -247,15 +247,23 @@ SECTIONS: tuple[tuple[str | None, tuple[Option, ...]], ...] = (
                 ("--file",),
                 metavar="PATH",
                 help="check a certificate file instead of an endpoint (PEM, a PEM bundle "
-                "leaf first, DER; a private key in it is skipped). Missing, empty or no "
-                "certificate: CRITICAL (--unreachable-state); unreadable or a directory: "
-                "UNKNOWN",
+                "leaf first, DER, a PKCS#12 keystore; a private key in it is skipped). "
+                "Missing, empty, damaged or no certificate: CRITICAL (--unreachable-state); "
+                "unreadable, a directory, a wrong keystore password or a Java JKS/JCEKS "
+                "keystore (convert it with keytool): UNKNOWN",
             ),
             Option(
                 ("--expect-file",),
                 metavar="PATH",
                 help="with -H: WARNING when the served certificate is not the one in PATH "
-                "(compared byte for byte): the service has not reloaded it",
+                "(compared byte for byte; any --file format): the service has not reloaded it",
+            ),
+            Option(
+                ("--file-password-file",),
+                metavar="PATH",
+                help="the PKCS#12 password for --file or --expect-file: the first line of "
+                "PATH, as openssl -passin file: reads it (never a password on the command "
+                "line). Default: try the empty password",
             ),
         ),
     ),
@@ -290,7 +298,24 @@ OPTIONS: tuple[Option, ...] = tuple(option for _, options in SECTIONS for option
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse that raises instead of exiting, so that ``main()`` chooses the exit code."""
+    """argparse that raises instead of exiting, so that ``main()`` chooses the exit code.
+
+    Long options must be spelled out (``allow_abbrev=False``): a prefix such
+    as ``--file-password SECRET`` is a usage error, never ``--file-password-file``
+    reading a file named after a secret. Words it does not know are not
+    echoed for the same reason: the one after a mistyped option may be one.
+    """
+
+    def __init__(self, **settings: Any) -> None:
+        super().__init__(allow_abbrev=False, **settings)
+
+    def parse_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> argparse.Namespace:
+        parsed, extra = self.parse_known_args(args, namespace)
+        if extra:
+            self.error(unrecognized(extra))
+        return parsed
 
     def error(self, message: str) -> NoReturn:
         raise UsageError(message)
@@ -299,6 +324,20 @@ class Parser(argparse.ArgumentParser):
         if message:
             sys.stderr.write(message)
         raise HelpOrVersionShown(status)
+
+
+def unrecognized(extra: Sequence[str]) -> str:
+    """The usage error for words no option takes: options by name (up to ``=``), others
+    only counted."""
+    names = [word.split("=", 1)[0] for word in extra if word.startswith("-") and word != "-"]
+    others = len(extra) - len(names)
+    parts = (
+        [f"unrecognized option{'s' if len(names) > 1 else ''} {', '.join(names)}"] if names else []
+    )
+    if others:
+        words = f"{others} unexpected argument{'s' if others > 1 else ''}"
+        parts.append(f"{words} (not shown: it may be a secret)")
+    return "; ".join(parts)
 
 
 def build_parser() -> Parser:
