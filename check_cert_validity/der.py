@@ -22,6 +22,8 @@ def header(data: bytes, offset: int = 0) -> tuple[int, int, int]:
     if offset + 2 > len(data):
         raise ValueError("cut inside an element's header")
     tag, first = data[offset], data[offset + 1]
+    if tag == 0:  # end-of-contents exists in BER only; in DER it is zeros where data was
+        raise ValueError("zero bytes where an element should be")
     if tag & 0x1F == 0x1F:
         raise ValueError("a multi-byte tag")
     if first < 0x80:

@@ -12,6 +12,7 @@ here plus the code that uses its value.
 # typing.NamedTuple compiles every annotation given as a string when the class
 # is made, and every check pays for that at start-up.
 import argparse
+import re
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple, NoReturn
@@ -294,6 +295,8 @@ SECTIONS: tuple[tuple[str | None, tuple[Option, ...]], ...] = (
         ),
     ),
 )
+# "--name" (optionally "=value") or "-x": a password such as "-Xk9..." is not named.
+_OPTION_LIKE = re.compile(r"--[A-Za-z0-9][A-Za-z0-9.-]*(=|$)|-[A-Za-z0-9]$")
 OPTIONS: tuple[Option, ...] = tuple(option for _, options in SECTIONS for option in options)
 
 
@@ -327,13 +330,13 @@ class Parser(argparse.ArgumentParser):
 
 
 def unrecognized(extra: Sequence[str]) -> str:
-    """The usage error for words no option takes: options by name (up to ``=``), others
-    only counted."""
-    names = [word.split("=", 1)[0] for word in extra if word.startswith("-") and word != "-"]
+    """The usage error for words no option takes: what looks like an option by name (up to
+    ``=``), the rest only counted (``-`` and a leading dash are no proof of an option)."""
+    names = [word.split("=", 1)[0] for word in extra if _OPTION_LIKE.match(word)]
     others = len(extra) - len(names)
-    parts = (
-        [f"unrecognized option{'s' if len(names) > 1 else ''} {', '.join(names)}"] if names else []
-    )
+    parts = []
+    if names:
+        parts.append(f"unrecognized option{'s' if len(names) > 1 else ''} {', '.join(names)}")
     if others:
         words = f"{others} unexpected argument{'s' if others > 1 else ''}"
         parts.append(f"{words} (not shown: it may be a secret)")
