@@ -32,6 +32,7 @@ from __future__ import annotations
 import os
 import shlex
 import stat
+import warnings
 
 from check_cert_validity import certfile, der
 from check_cert_validity.certfile import CertBundle, CertFileError
@@ -43,6 +44,7 @@ _JAVA_STORES = {
     b"\xce\xce\xce\xce": "a Java JCEKS keystore",
 }
 _SEQUENCE, _OCTET_STRING, _CONTEXT_0 = 0x30, 0x04, 0xA0
+_INDEFINITE = b"\x80"  # a BER length: "until the end-of-contents marker"
 _PFX_VERSION = b"\x02\x01\x03"  # INTEGER 3: the only PFX version (RFC 7292, section 4)
 _ID_DATA = bytes.fromhex("06092a864886f70d010701")  # OID 1.2.840.113549.1.7.1
 # openssl -passin file: reads at most 1 KiB too (APP_PASS_LEN); longer is no password file.
@@ -80,6 +82,8 @@ def is_pkcs12(data: bytes) -> bool:
     """
     if not data or data[0] != _SEQUENCE:
         return False
+    if data[1:2] == _INDEFINITE:
+        return data[2 : 2 + len(_PFX_VERSION)] == _PFX_VERSION
     try:
         _, body, _ = der.header(data)
     except ValueError:
@@ -94,6 +98,8 @@ def framing_fault(data: bytes) -> str | None:
     covers), every element down to the encrypted contents, which only a
     password opens.
     """
+    if data[1:2] == _INDEFINITE:
+        return None  # BER, as some older tools wrote: the library alone can judge it
     try:
         _, body, end = der.header(data)
         if end > len(data):
@@ -133,7 +139,11 @@ def parse_pkcs12(
     candidates = [b"", None] if not password else [password, b"", None]
     for candidate in candidates:
         try:
-            store = pkcs12.load_pkcs12(data, candidate)
+            # cryptography warns about a BER store and about negative serial numbers;
+            # Icinga would append that to the check output.
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                store = pkcs12.load_pkcs12(data, candidate)
             break
         except ValueError:
             continue

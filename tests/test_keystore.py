@@ -236,6 +236,16 @@ def test_leaf_first_whatever_the_store_order(maker: Maker, chain: Chain) -> None
     assert (code, line) == (0, f"CERT_VALIDITY OK - {path} {LEAF_LINE}")
 
 
+def test_ber_store_from_older_tools(maker: Maker) -> None:
+    # The same store with an indefinite (BER) outer length, as some older tools wrote:
+    # cryptography reads it and warns, which must not reach stderr (check() asserts that).
+    data = Path(maker.store("openssl")).read_bytes()
+    _, body, end = der.header(data)
+    path = maker.write("ber.p12", b"\x30\x80" + data[body:end] + b"\x00\x00")
+    code, line, _ = check(path, *VR, "--file-password-file", maker.password_file)
+    assert (code, line) == (0, f"CERT_VALIDITY OK - {path} {LEAF_LINE}")
+
+
 def test_password_file_is_read_as_openssl_reads_it(maker: Maker) -> None:
     # openssl -passout file: takes the first line without its newline; a carriage
     # return stays part of it. What openssl wrote with a file, that file opens.
