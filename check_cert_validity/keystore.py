@@ -3,7 +3,7 @@
 ``load`` reads a file (``certfile.read``) and tells what it is. A PKCS#12
 store (``.p12``/``.pfx``: what Java 9+ keytool, OpenSSL and Windows write)
 is opened here: its certificates come out leaf first (the one that matches
-the private key, when there is one, which OpenSSL's parser puts first),
+the private key, when there is one, which the library's parser puts first),
 then the rest in the store's order; the key itself is never kept. Anything
 else goes to ``certfile.parse``.
 
@@ -134,8 +134,8 @@ def parse_pkcs12(
     fault = framing_fault(data)
     if fault is not None:
         raise CertFileError(f"a damaged PKCS#12 store ({fault})")
-    # A store without encryption opens with any password in some OpenSSL
-    # versions and with the empty one only in others: try that too.
+    # A store without encryption opens with any password in some versions of
+    # the library (cryptography 50) and with the empty one only in others (38).
     candidates = [b"", None] if not password else [password, b"", None]
     for candidate in candidates:
         try:
