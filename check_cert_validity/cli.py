@@ -95,6 +95,8 @@ def _cross_check(args: Namespace) -> None:
         given = [flag for flag, value in endpoint_only.items() if value]
         if given:
             raise UsageError(f"{', '.join(given)} only apply to an endpoint (-H), not to --file")
+    if args.file_password_file and not (args.file or args.expect_file):
+        raise UsageError("--file-password-file needs --file or --expect-file (the keystore)")
     if args.expect_file and not args.host:
         raise UsageError("--expect-file needs -H/--host (the service that should serve it)")
     if not args.explain and not args.host and not args.file:

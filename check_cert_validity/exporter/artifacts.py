@@ -13,6 +13,7 @@ network mount or a slow web server delays only its own scrape.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 from concurrent.futures import Executor
 
@@ -55,7 +56,8 @@ async def file_acquired(
         raise Refused(f"file {os.path.normpath(path)} is outside allowed_targets' path patterns")
     chain = module.policy.whole_chain  # judged, or (debug) listed in the long output
     loop = asyncio.get_running_loop()
-    work = loop.run_in_executor(executor, acquire.file, path, chain or spot.debug, chain)
+    read = functools.partial(acquire.file, path, chain or spot.debug, crls_beside=chain)
+    work = loop.run_in_executor(executor, read)
     try:
         return await asyncio.wait_for(work, seconds)
     except TimeoutError:
