@@ -9,6 +9,7 @@ as given and the file it really is.
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -145,3 +146,35 @@ def test_the_statsd_loop_takes_a_file_modules_paths_whole() -> None:
     assert loaded.statsd is not None
     (target,) = loaded.statsd.targets
     assert (target.host, target.port, target.module) == ("/etc/ssl/ca:1.crl", None, "files")
+
+
+def test_a_keystore_with_its_password_file(
+    start: Callable[..., ExporterProcess], pki: Path, tmp_path: Path
+) -> None:
+    now = datetime.now(UTC)
+    leaf = issue(not_before=now - 24 * HOUR, not_after=now + 29 * 24 * HOUR)
+    (tmp_path / "leaf.pem").write_bytes(leaf.cert_pem() + leaf.key_pem())
+    (tmp_path / "pass").write_text("s3cret\n")
+    store = pki / "kafka.p12"
+    export = ["openssl", "pkcs12", "-export", "-in", str(tmp_path / "leaf.pem")]
+    subprocess.run(
+        [*export, "-out", str(store), "-passout", f"file:{tmp_path / 'pass'}"],
+        check=True,
+        capture_output=True,
+    )
+    modules = (
+        f"  kafka: {{prober: file, file_password_file: {tmp_path}/pass}}\n"
+        "  nopass: {prober: file}\n"
+    )
+    exporter = start(config(tmp_path).replace("modules:\n", "modules:\n" + modules))
+    answer = exporter.probe(str(store), "kafka")
+    plugin = run_plugin(
+        "--file", str(store), "--file-password-file", str(tmp_path / "pass"), "--output",
+        "openmetrics",
+    )  # fmt: skip
+    assert answer.status == 200
+    assert_same_series(answer.body, plugin.stdout)
+    assert value(answer.body, "cert_validity_probe_success") == 1
+    assert "s3cret" not in answer.body
+    # negative control: without the password the store cannot be opened: UNKNOWN
+    assert value(exporter.probe(str(store), "nopass").body, "cert_validity_state") == 3

@@ -1,7 +1,7 @@
 """The ``file`` and ``crl`` probers: a scrape's target names a path or a CRL's URL.
 
-A ``file`` module reads the certificates or CRLs at the path the target
-names, exactly as ``--file`` does (the same acquisition, the same labels:
+A ``file`` module reads the certificates, keystores or CRLs at the path the
+target names, exactly as ``--file`` does (the same acquisition, the same labels:
 ``host`` is the path, ``port`` 0), but only where a path pattern of
 ``allowed_targets`` permits it. A ``crl`` module downloads the CRL at the
 URL the target names, as ``--crl`` does, with the host checked against
@@ -56,7 +56,9 @@ async def file_acquired(
         raise Refused(f"file {os.path.normpath(path)} is outside allowed_targets' path patterns")
     chain = module.policy.whole_chain  # judged, or (debug) listed in the long output
     loop = asyncio.get_running_loop()
-    read = functools.partial(acquire.file, path, chain or spot.debug, crls_beside=chain)
+    read = functools.partial(
+        acquire.file, path, chain or spot.debug, module.file_password_file, crls_beside=chain
+    )
     work = loop.run_in_executor(executor, read)
     try:
         return await asyncio.wait_for(work, seconds)

@@ -49,6 +49,7 @@ MODULE_KEYS = (
     "crl_validity",
     "crl_rotation",
     "prober",
+    "file_password_file",
 )
 PROBERS = ("tls", "file", "crl")
 # What only a TLS endpoint has: meaningless for a file or a download.
@@ -121,6 +122,7 @@ class Module:
     family: int = 0
     unreachable_state: str = "critical"
     prober: str = "tls"
+    file_password_file: str | None = None
     client_cert: str | None = None
     client_key: str | None = None
     given: tuple[tuple[str, str], ...] = ()
@@ -207,6 +209,8 @@ def build_module(name: str, keys: dict[str, Any], where: str = "") -> Module:
         except ValueError as exc:
             raise fail(key, str(exc)) from None
     prober = str(values.get("prober", "tls"))
+    if "file_password_file" in keys and prober != "file":
+        raise fail("file_password_file", "applies to a file prober (a PKCS#12 keystore)")
     if prober != "tls":
         for key in ENDPOINT_KEYS:
             if key in keys:
@@ -250,6 +254,7 @@ def build_module(name: str, keys: dict[str, Any], where: str = "") -> Module:
         family=int(values.get("family", 0)),  # type: ignore[call-overload]
         unreachable_state=unreachable,
         prober=prober,
+        file_password_file=values.get("file_password_file"),  # type: ignore[arg-type]
         client_cert=values.get("client_cert"),  # type: ignore[arg-type]
         client_key=values.get("client_key"),  # type: ignore[arg-type]
         given=tuple((key, str(raw)) for key, raw in keys.items()),
