@@ -51,7 +51,12 @@ class Url(NamedTuple):
     host: str  # IPv6 literals without brackets
     port: int
     target: str  # path and query, at least "/"
-    text: str  # the URL as plugin text shows it
+    text: str  # the URL as given (untrusted when a server or certificate gave it)
+
+    @property
+    def shown(self) -> str:
+        """The URL as plugin text shows it: on one line, capped."""
+        return clean(self.text, 200)
 
     @property
     def host_header(self) -> str:
@@ -77,22 +82,22 @@ def parse_url(text: str) -> Url:
         parts = urlsplit(text.strip())
         port = parts.port
     except ValueError as exc:
-        raise FetchError(f"invalid URL {shown!r}: {exc}") from None
+        raise FetchError(f"invalid URL '{shown}': {exc}") from None
     scheme = parts.scheme.lower()
     if scheme not in DEFAULT_PORTS:
-        raise FetchError(f"not an http or https URL: {shown!r}")
+        raise FetchError(f"not an http or https URL: '{shown}'")
     host = parts.hostname or ""
     if not host:
-        raise FetchError(f"no host in the URL {shown!r}")
+        raise FetchError(f"no host in the URL '{shown}'")
     if not host.isascii() and not ip_literal(host):
         try:
             host = host.encode("idna").decode("ascii")
         except UnicodeError:
-            raise FetchError(f"invalid host name in the URL {shown!r}") from None
+            raise FetchError(f"invalid host name in the URL '{shown}'") from None
     target = quote(parts.path or "/", safe=_TARGET_SAFE)
     if parts.query:
         target += "?" + quote(parts.query, safe=_TARGET_SAFE)
-    return Url(scheme, host, port or DEFAULT_PORTS[scheme], target, shown)
+    return Url(scheme, host, port or DEFAULT_PORTS[scheme], target, text.strip())
 
 
 def get(
@@ -111,21 +116,24 @@ def get(
         try:
             reader, peer = _exchange(current, deadline, timeout, family, limit)
             if reader.status == 200:
-                origin = first.text if followed else None
-                return Download(current.text, reader.body, peer, origin)
+                origin = first.shown if followed else None
+                return Download(current.shown, reader.body, peer, origin)
             if reader.status not in REDIRECTS:
                 raise FetchError(f"HTTP status {reader.status} {reader.reason}".rstrip())
             location = reader.headers.get("location", "")
             if not location:
                 raise FetchError(f"HTTP status {reader.status} redirect without a Location")
-            target = parse_url(urljoin(current.text, location))
+            try:
+                target = parse_url(urljoin(current.text, location))
+            except FetchError as exc:
+                raise FetchError(f"HTTP status {reader.status} redirect: {exc}") from None
         except FetchError as exc:
             if followed:
-                raise FetchError(f"{exc} (after the redirect to {current.text})") from None
+                raise FetchError(f"{exc} (after the redirect to {current.shown})") from None
             raise
         if followed >= MAX_REDIRECTS:
             raise FetchError(
-                f"redirected again, from {current.text} to {target.text} "
+                f"redirected again, from {current.shown} to {target.shown} "
                 f"(only {MAX_REDIRECTS} redirect is followed)"
             )
         current, followed = target, followed + 1

@@ -46,9 +46,10 @@ def request(host_header: str, target: str, user_agent: str) -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode("ascii")
 
 
-def mib(size: int) -> str:
-    """A byte count as plugin text words a limit (``20 MiB``)."""
-    return f"{size / (1024 * 1024):g} MiB"
+def size_text(size: int) -> str:
+    """A limit as plugin text words it: ``20 MiB``, or bytes when not whole MiB."""
+    mebibytes, rest = divmod(size, 1024 * 1024)
+    return f"{mebibytes} MiB" if mebibytes and not rest else f"{size} bytes"
 
 
 class ResponseReader:
@@ -94,21 +95,28 @@ class ResponseReader:
         length = self.headers.get("content-length")
         if coding:
             if coding != "chunked":
-                raise HttpError(f"unsupported transfer coding {clean(coding, 40)!r}")
+                raise HttpError(f"unsupported transfer coding '{clean(coding, 40)}'")
             self._framing = "chunked"
         elif length is not None:
             values = {value.strip() for value in length.split(",")}
             if len(values) != 1 or not next(iter(values)).isdigit():
-                raise HttpError(f"invalid Content-Length {clean(length, 40)!r}")
+                raise HttpError(f"invalid Content-Length '{clean(length, 40)}'")
             self._left = int(values.pop())
             if self._left > self.limit:
-                raise HttpError(f"body of {self._left} bytes is over the {mib(self.limit)} limit")
+                raise HttpError(
+                    f"body of {self._left} bytes is over the limit of {size_text(self.limit)}"
+                )
             self._framing = "length"
         else:
             self._framing = "close"
         self._read_body()
 
     def _read_head(self) -> None:
+        if not b"HTTP/1.".startswith(self._buffer[:7]) and (
+            b"\r\n" in self._buffer or len(self._buffer) >= 40
+        ):
+            # another protocol (a banner, a TLS alert): say so now, not at the deadline
+            self._status_line(bytes(self._buffer.split(b"\r\n", 1)[0]))
         end = self._buffer.find(_HEAD_END)
         if end < 0:
             if len(self._buffer) > MAX_HEAD:
@@ -127,7 +135,7 @@ class ResponseReader:
         for line in head[1:]:
             name, colon, value = line.partition(":")
             if not colon or not name or name != name.strip():
-                raise HttpError(f"malformed response header {clean(line, 60)!r}")
+                raise HttpError(f"malformed response header '{clean(line, 60)}'")
             key = name.lower()
             # repeated fields join with a comma (RFC 9110, 5.3); Location is not
             # a list, so its first value stands
@@ -142,7 +150,7 @@ class ResponseReader:
         version, _, rest = text.partition(" ")
         code, _, reason = rest.partition(" ")
         if not version.startswith("HTTP/1.") or len(code) != 3 or not code.isdigit():
-            raise HttpError(f"not an HTTP response: {clean(text, 40)!r}")
+            raise HttpError(f"not an HTTP response: '{clean(text, 40)}'")
         self.status = int(code)
         self.reason = clean(reason.strip(), 60)
 
@@ -166,7 +174,7 @@ class ResponseReader:
     def _take(self, size: int) -> None:
         """Move ``size`` bytes from the buffer to the body, within the limit."""
         if len(self._body) + size > self.limit:
-            raise HttpError(f"body is over the {mib(self.limit)} limit")
+            raise HttpError(f"body is over the limit of {size_text(self.limit)}")
         self._body += self._buffer[:size]
         del self._buffer[:size]
         if self._framing != "close":
@@ -191,19 +199,19 @@ class ResponseReader:
                 if len(self._buffer) > MAX_CHUNK_LINE:
                     raise HttpError("malformed chunked body: chunk-size line too long")
                 break
-            size_text = bytes(self._buffer[:end]).split(b";", 1)[0].strip()
+            digits = bytes(self._buffer[:end]).split(b";", 1)[0].strip()
             del self._buffer[: end + 2]
-            if not size_text or size_text.strip(_HEX_DIGITS):
-                shown = clean(size_text.decode("latin-1"), 20)
-                raise HttpError(f"malformed chunked body: chunk size {shown!r}")
-            size = int(size_text, 16)
+            if not digits or digits.strip(_HEX_DIGITS):
+                shown = clean(digits.decode("latin-1"), 20)
+                raise HttpError(f"malformed chunked body: chunk size '{shown}'")
+            size = int(digits, 16)
             if size == 0:
                 # The last chunk: trailers may follow, but the connection is ours to
                 # close (Connection: close), so the body is complete here.
                 self.finished = True
                 return
             if len(self._body) + size > self.limit:
-                raise HttpError(f"body is over the {mib(self.limit)} limit")
+                raise HttpError(f"body is over the limit of {size_text(self.limit)}")
             self._left = size
         if self._closed and not self.finished:
             raise HttpError("the server closed the connection before the chunked body ended")
