@@ -13,9 +13,11 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from check_cert_validity.certinfo import CertFacts, clean
-from check_cert_validity.judgement import Acquired, Unreadable
+from check_cert_validity.judgement import Acquired, AcquiredCrl, Unreadable
 
 if TYPE_CHECKING:
+    from cryptography import x509
+
     from check_cert_validity.transport import Fetched
 
 
@@ -64,9 +66,10 @@ def endpoint(
     )
 
 
-def file(path: str, whole_chain: bool = True) -> Acquired:
+def file(path: str, whole_chain: bool = True, crls_beside: bool = False) -> Acquired:
     """The certificates in the file at ``path`` (``--file``), leaf first (the leaf alone
-    unless ``whole_chain``)."""
+    unless ``whole_chain``), and its CRLs: every one when the file holds nothing else,
+    beside the certificates only when ``crls_beside`` (``--chain``)."""
     from check_cert_validity import certfile
 
     label = file_label(path)
@@ -76,4 +79,16 @@ def file(path: str, whole_chain: bool = True) -> Acquired:
         return Acquired(label, unreadable=Unreadable(str(exc), exc.cannot_look), is_file=True)
     chosen = bundle.certificates if whole_chain else bundle.certificates[:1]
     facts = tuple(CertFacts.from_certificate(cert) for cert in chosen)
-    return Acquired(label, facts, bundle=bundle, is_file=True)
+    crls = bundle.crls if crls_beside or not facts else ()
+    judged = tuple(crl_facts(label, crl) for crl in crls)
+    return Acquired(label, facts, bundle=bundle, is_file=True, crls=judged)
+
+
+def crl_facts(label: str, crl: x509.CertificateRevocationList) -> AcquiredCrl:
+    """One parsed CRL as the judgement takes it (from a file, or fetched from ``label``)."""
+    from check_cert_validity.crlinfo import CrlFacts, Undated
+
+    try:
+        return AcquiredCrl(label, CrlFacts.from_crl(crl))
+    except Undated as exc:  # read, but no date to judge it by: UNKNOWN
+        return AcquiredCrl(label, Unreadable(str(exc), cannot_look=True))

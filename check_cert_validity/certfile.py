@@ -1,9 +1,10 @@
 """Certificates from a file on disk: ``parse`` is pure, ``read`` is the only IO.
 
-``parse`` takes the file's bytes and returns its certificates, leaf first:
-PEM (one certificate or a bundle, e.g. ``fullchain.pem``; other PEM blocks
-such as a private key are skipped, never decoded and never printed) or one
-DER certificate. It never imports pyOpenSSL's ``OpenSSL.SSL``: checking a
+``parse`` takes the file's bytes and returns its certificates, leaf first,
+and its certificate revocation lists: PEM (one certificate or a bundle, e.g.
+``fullchain.pem``, or CRLs as ``X509 CRL`` blocks; other PEM blocks such as
+a private key are skipped, never decoded and never printed), or one DER
+certificate or CRL. It never imports pyOpenSSL's ``OpenSSL.SSL``: checking a
 file must stay fast (no TLS library set-up).
 
 Two kinds of failure, because they call for different states:
@@ -23,6 +24,7 @@ import errno
 import os
 import re
 import stat
+import warnings
 from typing import NamedTuple
 
 from cryptography import x509
@@ -34,6 +36,7 @@ from check_cert_validity.certinfo import clean, load_der
 MAX_BYTES = 1024 * 1024
 _PEM_BLOCK = re.compile(rb"-----BEGIN ([A-Z0-9 ]{1,64})-----(.*?)-----END \1-----", re.DOTALL)
 _CERT_LABELS = (b"CERTIFICATE", b"X509 CERTIFICATE")
+_CRL_LABEL = b"X509 CRL"
 _DER_SEQUENCE = 0x30
 
 
@@ -46,11 +49,12 @@ class CertFileError(Exception):
 
 
 class CertBundle(NamedTuple):
-    """What a certificate file holds: certificates (leaf first) and what was skipped."""
+    """What a certificate file holds: certificates (leaf first), CRLs, what was skipped."""
 
     certificates: tuple[x509.Certificate, ...]
     encoding: str  # "PEM" or "DER"
-    skipped: tuple[str, ...] = ()  # labels of PEM blocks that are not certificates
+    skipped: tuple[str, ...] = ()  # labels of PEM blocks that are neither
+    crls: tuple[x509.CertificateRevocationList, ...] = ()
 
 
 def parse(data: bytes) -> CertBundle:
@@ -65,31 +69,52 @@ def parse(data: bytes) -> CertBundle:
         try:
             return CertBundle((load_der(data),), "DER")
         except ValueError:
-            raise CertFileError("not a certificate (DER that does not parse as one)") from None
+            pass
+        try:
+            return CertBundle((), "DER", crls=(load_der_crl(data),))
+        except ValueError:
+            raise CertFileError(
+                "not a certificate (DER that does not parse as one, nor as a CRL)"
+            ) from None
     raise CertFileError("not a certificate file (neither PEM nor DER)")
 
 
 def _parse_pem(data: bytes) -> CertBundle:
     certificates: list[x509.Certificate] = []
+    crls: list[x509.CertificateRevocationList] = []
     skipped: list[str] = []
     for number, match in enumerate(_PEM_BLOCK.finditer(data), start=1):
         label = match.group(1)
-        if label not in _CERT_LABELS:
+        if label not in _CERT_LABELS and label != _CRL_LABEL:
             skipped.append(label.decode("ascii"))
             continue
         try:
             der = base64.b64decode(b"".join(match.group(2).split()), validate=True)
-            certificates.append(load_der(der))
+            if label == _CRL_LABEL:
+                crls.append(load_der_crl(der))
+            else:
+                certificates.append(load_der(der))
         except (binascii.Error, ValueError):
+            what = "CRL" if label == _CRL_LABEL else "certificate"
             raise CertFileError(
-                f"PEM block {number} ({label.decode('ascii')}) is not a valid certificate"
+                f"PEM block {number} ({label.decode('ascii')}) is not a valid {what}"
             ) from None
-    if certificates:
-        return CertBundle(tuple(certificates), "PEM", tuple(skipped))
+    if certificates or crls:
+        return CertBundle(tuple(certificates), "PEM", tuple(skipped), tuple(crls))
     if skipped:
         found = ", ".join(dict.fromkeys(skipped))
         raise CertFileError(f"no certificate in the file (it holds: {clean(found)})")
     raise CertFileError("no complete PEM block (a BEGIN line without its END: truncated?)")
+
+
+def load_der_crl(der: bytes) -> x509.CertificateRevocationList:
+    """Parse a DER CRL; every failure is a ValueError (as in ``load_der``)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            return x509.load_der_x509_crl(der)
+        except x509.InvalidVersion as exc:
+            raise ValueError(f"unknown CRL version: {exc}") from None
 
 
 def read(path: str) -> bytes:

@@ -121,6 +121,21 @@ class CertFacts(NamedTuple):
     self_issued: bool
     certificate: x509.Certificate
 
+    @property
+    def kind(self) -> str:
+        """What was judged, as the metrics' ``kind`` label says it."""
+        return "certificate"
+
+    @property
+    def start_field(self) -> str:
+        """The name of the date it is valid from."""
+        return "notBefore"
+
+    @property
+    def end_field(self) -> str:
+        """The name of the date it is valid until."""
+        return "notAfter"
+
     @classmethod
     def from_certificate(cls, cert: x509.Certificate) -> "CertFacts":
         """Extract the facts; never raises for odd-but-parsed certificates."""
@@ -146,6 +161,11 @@ class CertFacts(NamedTuple):
                 self_issued=subject_name is not None and subject_name == issuer_name,
                 certificate=cert,
             )
+
+    @property
+    def title(self) -> str:
+        """How the status line names it: ``certificate 'www.example.net'``."""
+        return f"certificate '{self.name}'"
 
     @property
     def der(self) -> bytes:

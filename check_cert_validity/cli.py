@@ -18,6 +18,7 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, NoReturn
 
+from check_cert_validity.durations import format_duration
 from check_cert_validity.options import HelpOrVersionShown, UsageError, build_parser, usage_text
 from check_cert_validity.output import status_line
 from check_cert_validity.states import State
@@ -49,6 +50,7 @@ def parse(argv: Sequence[str] | None, started: float | None = None) -> tuple[Nam
             raise UsageError(f"{exc} (negative values are not allowed)") from None
         raise
     args.started = time.monotonic() if started is None else started
+    unreachable = State.named(args.unreachable_state)
     try:
         policy = Policy(
             args.validity,
@@ -56,12 +58,26 @@ def parse(argv: Sequence[str] | None, started: float | None = None) -> tuple[Nam
             args.warning,
             args.critical,
             whole_chain=args.chain,
-            unreachable=State.named(args.unreachable_state),
+            unreachable=unreachable,
+            crl=_crl_policy(args, unreachable),
         )
     except ThresholdError as exc:
         raise UsageError(str(exc)) from None
     _cross_check(args)
     return args, policy
+
+
+def _crl_policy(args: Namespace, unreachable: State) -> Policy | None:
+    """The policy for CRLs beside certificates, when --crl-validity/--crl-rotation say one."""
+    validity, rotation = args.crl_validity, args.crl_rotation
+    if validity is None and rotation is None:
+        return None
+    if validity is not None and rotation is not None and rotation >= validity:
+        raise UsageError(
+            f"--crl-rotation {format_duration(rotation)} must be shorter than "
+            f"--crl-validity {format_duration(validity)}"
+        )
+    return Policy(validity, rotation, unreachable=unreachable)
 
 
 def _cross_check(args: Namespace) -> None:

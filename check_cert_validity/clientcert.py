@@ -44,7 +44,9 @@ def load(cert_path: str, key_path: str | None) -> ClientIdentity:
     try:
         chain = certfile.parse(cert_pem).certificates
     except certfile.CertFileError:
-        raise ClientCertError(f"no PEM certificate in {cert_path!r}") from None
+        chain = ()
+    if not chain:  # a CRL alone parses, but is no identity
+        raise ClientCertError(f"no PEM certificate in {cert_path!r}")
     key_source = key_path or cert_path
     key_pem = _read(key_source, "client key") if key_path else cert_pem
     try:

@@ -3,20 +3,24 @@
 ``samples()`` turns a ``Judgement`` into named, labelled values in base
 units (seconds), which ``openmetrics`` and ``statsd`` only format. Every
 series carries the endpoint's labels (``host``, ``port``, ``sni``; a file is
-its path and port 0); per-certificate series add the chain position (0 =
-the leaf), CN, issuer (its CN, else its DN: the fleet rule groups by it) and
-serial. Nothing is computed here: the bounds are the
-judgement's, the times the certificate's.
+its path and port 0); per-certificate series add what was judged (``kind``:
+``certificate`` or ``crl``), its position (0 = the leaf; a CRL's place among
+the CRLs), CN (a CRL's issuer's), issuer (its CN, else its DN: the fleet rule
+groups by it) and serial (a CRL's number). Nothing is computed here: the
+bounds are the judgement's, the times the certificate's or CRL's.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
-from check_cert_validity.certinfo import CertFacts
 from check_cert_validity.judgement import Judgement
-from check_cert_validity.thresholds import Bounds
+
+if TYPE_CHECKING:
+    from check_cert_validity.certinfo import CertFacts
+    from check_cert_validity.crlinfo import CrlFacts
+    from check_cert_validity.thresholds import Bounds
 
 PREFIX = "cert_validity_"
 
@@ -35,17 +39,30 @@ class Gauge(NamedTuple):
 
 
 PROBE_SUCCESS = Gauge(
-    "probe_success", "1 when the endpoint served a certificate, 0 when it could not be read."
+    "probe_success",
+    "1 when the endpoint served a certificate (or the CRL was read), 0 when it could not be read.",
 )
 STATE = Gauge(
     "state",
     "Nagios state of the check, its exit code: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.",
 )
-TIME_LEFT = Gauge("time_left_seconds", "Time until notAfter (negative once expired).", "seconds")
-LIFETIME = Gauge("lifetime_seconds", "The certificate's lifetime, notAfter - notBefore.", "seconds")
-AGE = Gauge("age_seconds", "Time since notBefore (negative when not yet valid).", "seconds")
+TIME_LEFT = Gauge(
+    "time_left_seconds",
+    "Time until notAfter (a CRL: nextUpdate); negative once expired.",
+    "seconds",
+)
+LIFETIME = Gauge(
+    "lifetime_seconds",
+    "The lifetime, notAfter - notBefore (a CRL: nextUpdate - thisUpdate).",
+    "seconds",
+)
+AGE = Gauge(
+    "age_seconds",
+    "Time since notBefore (a CRL: thisUpdate); negative when not yet valid.",
+    "seconds",
+)
 NOT_AFTER = Gauge(
-    "not_after_timestamp_seconds", "notAfter as a Unix timestamp (expiry).", "seconds"
+    "not_after_timestamp_seconds", "notAfter (a CRL: nextUpdate) as a Unix timestamp.", "seconds"
 )
 EXPECTED_MIN = Gauge(
     "expected_min_seconds",
@@ -88,10 +105,11 @@ def endpoint_labels(host: str, port: int, sni: str | None) -> Labels:
     return (("host", host), ("port", str(port)), ("sni", sni or ""))
 
 
-def cert_labels(endpoint: Labels, position: int, facts: CertFacts) -> Labels:
-    """The endpoint's labels plus the certificate's chain position, CN, issuer and serial."""
+def cert_labels(endpoint: Labels, position: int, facts: CertFacts | CrlFacts) -> Labels:
+    """The endpoint's labels plus what was judged, its position, CN, issuer and serial."""
     return (
         *endpoint,
+        ("kind", facts.kind),
         ("position", str(position)),
         ("cn", facts.name),
         ("issuer", facts.issuer_name),
@@ -99,7 +117,9 @@ def cert_labels(endpoint: Labels, position: int, facts: CertFacts) -> Labels:
     )
 
 
-def cert_values(facts: CertFacts, bounds: Bounds | None, now: datetime) -> dict[Gauge, float]:
+def cert_values(
+    facts: CertFacts | CrlFacts, bounds: Bounds | None, now: datetime
+) -> dict[Gauge, float]:
     """The per-certificate numbers, in seconds; bounds only where they are known."""
     values = {
         TIME_LEFT: facts.time_left(now),
@@ -119,8 +139,9 @@ def cert_values(facts: CertFacts, bounds: Bounds | None, now: datetime) -> dict[
 def samples(judgement: Judgement, host: str, port: int, sni: str | None) -> list[Sample]:
     """All samples of a judgement, grouped by gauge in ``GAUGES`` order.
 
-    Every judged certificate carries the bounds the check derived from the
-    leaf (the lower ones are what a certificate above the leaf is held to).
+    Every judged certificate carries the bounds it was judged by: the ones
+    derived from the leaf (the lower ones are what a certificate above the
+    leaf is held to), a CRL its own.
     """
     endpoint = endpoint_labels(host, port, sni)
     found = [
@@ -130,7 +151,7 @@ def samples(judgement: Judgement, host: str, port: int, sni: str | None) -> list
     per_cert = [
         (
             cert_labels(endpoint, cert.position, cert.facts),
-            cert_values(cert.facts, judgement.bounds, judgement.now),
+            cert_values(cert.facts, cert.bounds, judgement.now),
         )
         for cert in judgement.certificates
     ]

@@ -28,6 +28,8 @@ from check_cert_validity.states import State
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
+    from check_cert_validity.crlinfo import CrlFacts  # loaded only where there are CRLs
+
 _NAGIOS_STATES = {
     State.OK: nagiosplugin.state.Ok,
     State.WARNING: nagiosplugin.state.Warn,
@@ -36,8 +38,11 @@ _NAGIOS_STATES = {
 }
 
 
-def perf_label(position: int) -> str:
-    """Perfdata label: ``time_left`` for the leaf, ``time_left_chain1`` and on above it."""
+def perf_label(position: int, kind: str = "certificate") -> str:
+    """Perfdata label: ``time_left`` for the leaf, ``time_left_chain1`` and on above it;
+    ``crl_time_left``, ``crl_time_left1`` and on for CRLs."""
+    if kind == "crl":
+        return "crl_time_left" if position == 0 else f"crl_time_left{position}"
     return "time_left" if position == 0 else f"time_left_chain{position}"
 
 
@@ -56,11 +61,13 @@ class Findings(nagiosplugin.Resource):
         found.extend(self.judgement.problems)
         return [
             nagiosplugin.Metric(
-                perf_label(item.position) if isinstance(item, JudgedCert) else item.kind,
+                perf_label(item.position, item.kind)
+                if isinstance(item, JudgedCert)
+                else f"{item.kind}{index}",
                 item,
                 context="finding",
             )
-            for item in found
+            for index, item in enumerate(found)
         ]
 
 
@@ -101,6 +108,11 @@ def _findings(results: Iterable[nagiosplugin.Result]) -> list[JudgedCert | Probl
     return [result.metric.value for result in results if result.metric is not None]
 
 
+def _notes(found: list[JudgedCert | Problem]) -> list[str]:
+    """What the line says whatever the state (a leaf without a CRL to fetch, say)."""
+    return [item.text for item in found if isinstance(item, Problem) and item.kind == "note"]
+
+
 class FindingSummary(nagiosplugin.Summary):
     """The status line's text and the long output, from the judgement."""
 
@@ -111,21 +123,37 @@ class FindingSummary(nagiosplugin.Summary):
     def ok(self, results: nagiosplugin.Results) -> str:
         found = _findings(results.results)  # in the order the resource yielded them
         first, earliest = found[0], min(found, key=_expiry)
+        said = [first.text]
         if _expiry(earliest) < _expiry(first):
-            return f"{first.text}; {earliest.text}"
-        return first.text
+            said.append(earliest.text)
+        return "; ".join(said + _notes(found))
 
     def problem(self, results: nagiosplugin.Results) -> str:
-        bad = [item for item in _findings(results.results) if item.state != State.OK]
+        found = _findings(results.results)
+        bad = [item for item in found if item.state != State.OK]
         bad.sort(key=lambda item: (-item.state, _expiry(item)))
-        return "; ".join(item.text for item in bad)
+        return "; ".join([item.text for item in bad] + _notes(found))
 
     def verbose(self, results: nagiosplugin.Results) -> list[str]:
         return long_output(self.judgement, self.verbose_level)
 
 
-def describe(facts: CertFacts, now: datetime) -> list[str]:
-    """Long output lines about one certificate."""
+def describe(facts: CertFacts | CrlFacts, now: datetime) -> list[str]:
+    """Long output lines about one certificate or CRL."""
+    times = (
+        f"lifetime: {format_duration(facts.lifetime)}, age {format_duration(facts.age(now))}, "
+        f"time left {format_duration(facts.time_left(now))}"
+    )
+    if not isinstance(facts, CertFacts):
+        return [
+            f"CRL issuer: {facts.issuer}",
+            f"CRL number: {facts.serial or 'none'}",
+            f"revoked entries: {facts.revoked}",
+            f"SHA-256: {facts.sha256}",
+            f"thisUpdate: {facts.not_before.isoformat()}",
+            f"nextUpdate: {facts.not_after.isoformat()}",
+            times,
+        ]
     sans = ", ".join(facts.sans) if facts.sans else "none"
     return [
         f"subject: {facts.subject}",
@@ -135,17 +163,17 @@ def describe(facts: CertFacts, now: datetime) -> list[str]:
         f"SHA-256: {facts.sha256}",
         f"notBefore: {facts.not_before.isoformat()}",
         f"notAfter: {facts.not_after.isoformat()}",
-        f"lifetime: {format_duration(facts.lifetime)}, age {format_duration(facts.age(now))}, "
-        f"time left {format_duration(facts.time_left(now))}",
+        times,
     ]
 
 
 def long_output(judgement: Judgement, verbose: int) -> list[str]:
     """``-v``: the leaf, the expected range, the file it should be, then how it was read."""
     acquired, now, bounds = judgement.acquired, judgement.now, judgement.bounds
-    if not acquired.certificates:
+    if not judgement.certificates:
         return []
-    lines = describe(acquired.certificates[0], now)
+    first = judgement.certificates[0].facts
+    lines = describe(first, now)
     if bounds is not None:
         v, r = format_duration(bounds.validity), format_duration(bounds.rotation)
         lines.append(
@@ -154,8 +182,8 @@ def long_output(judgement: Judgement, verbose: int) -> list[str]:
             f"WARNING {bounds.warning_range().describe()}, "
             f"CRITICAL {bounds.critical_range().describe()}"
         )
-    disk, served = acquired.expected, acquired.certificates[0]
-    if isinstance(disk, CertFacts):
+    disk, served = acquired.expected, first
+    if isinstance(disk, CertFacts) and isinstance(served, CertFacts):
         same = "the same as served" if disk.der == served.der else "differs"
         lines.append(
             f"expect-file: {acquired.expected_label}: {same}; '{disk.name}' serial {disk.serial}, "
@@ -173,17 +201,26 @@ def long_output(judgement: Judgement, verbose: int) -> list[str]:
         if session.handshake_error:
             lines.append(f"handshake: {session.handshake_error} (after the certificate arrived)")
     if bundle is not None:
-        count = len(bundle.certificates)
+        held = [_count(len(bundle.certificates), "certificate")] if bundle.certificates else []
+        if bundle.crls:
+            held.append(_count(len(bundle.crls), "CRL"))
         skipped = f"; skipped: {', '.join(bundle.skipped)}" if bundle.skipped else ""
-        plural = "" if count == 1 else "s"
-        head = f"file: {acquired.label} ({bundle.encoding}, {count} certificate{plural}{skipped})"
+        head = f"file: {acquired.label} ({bundle.encoding}, {', '.join(held)}{skipped})"
         lines.append(clean(head, 300))
     for position, facts in enumerate(acquired.certificates[1:], start=1):
         lines.append(f"chain[{position}]: {facts.subject} (notAfter {utc_minute(facts.not_after)})")
+    for judged in judgement.certificates[1:]:
+        if not isinstance(judged.facts, CertFacts):
+            lines.append(f"{judged.facts.title}:")
+            lines.extend(describe(judged.facts, now))
     if session is not None and verbose >= 2 and session.timings:
         steps = ", ".join(f"{k} {v * 1000:.1f}ms" for k, v in session.timings.items())
         lines.append(f"timings (cumulative): {steps}")
     return lines
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
 def render(judgement: Judgement, verbose: int) -> tuple[str, int]:

@@ -247,15 +247,36 @@ SECTIONS: tuple[tuple[str | None, tuple[Option, ...]], ...] = (
                 ("--file",),
                 metavar="PATH",
                 help="check a certificate file instead of an endpoint (PEM, a PEM bundle "
-                "leaf first, DER; a private key in it is skipped). Missing, empty or no "
-                "certificate: CRITICAL (--unreachable-state); unreadable or a directory: "
-                "UNKNOWN",
+                "leaf first, DER; a private key in it is skipped), or a CRL file (PEM or "
+                "DER; every CRL in it judged like a leaf, by --validity/--rotation). "
+                "Missing, empty or no certificate: CRITICAL (--unreachable-state); "
+                "unreadable or a directory: UNKNOWN",
             ),
             Option(
                 ("--expect-file",),
                 metavar="PATH",
                 help="with -H: WARNING when the served certificate is not the one in PATH "
                 "(compared byte for byte): the service has not reloaded it",
+            ),
+        ),
+    ),
+    (
+        "certificate revocation lists",
+        (
+            Option(
+                ("--crl-validity",),
+                convert=converters.duration,
+                metavar="V",
+                help="how long the CA makes each CRL valid, for CRLs judged beside "
+                "certificates (--chain with a bundle that holds them) "
+                "(default: each CRL's own lifetime, nextUpdate - thisUpdate)",
+            ),
+            Option(
+                ("--crl-rotation",),
+                convert=converters.duration,
+                metavar="R",
+                help="how often the CA publishes a CRL, for CRLs judged beside "
+                "certificates (default: 2/3 of their V)",
             ),
         ),
     ),

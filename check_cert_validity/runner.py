@@ -30,7 +30,7 @@ def run(args: Namespace, policy: Policy) -> tuple[str, int]:
     now = args.now or datetime.now(UTC)
     whole_chain = args.chain or args.verbose > 0  # judged, or listed in the long output
     if args.file:
-        acquired = acquire.file(args.file, whole_chain)
+        acquired = acquire.file(args.file, whole_chain, crls_beside=args.chain)
         where: tuple[str, int, str | None] = (args.file, 0, None)
     else:
         from check_cert_validity import connection

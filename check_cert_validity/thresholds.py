@@ -122,6 +122,7 @@ class _PolicyFields(NamedTuple):
     critical: TimeRange | None = None
     whole_chain: bool = False
     unreachable: State = State.CRITICAL
+    crl: Any = None  # Policy | None: the class is not defined yet
 
 
 class Policy(_PolicyFields):
@@ -130,7 +131,8 @@ class Policy(_PolicyFields):
     ``validity``, ``rotation``, ``warning`` and ``critical`` are None when
     not given. ``whole_chain`` (``--chain``) judges every certificate, not
     only the leaf; ``unreachable`` is the state of an endpoint or file that
-    gives no certificate.
+    gives no certificate. ``crl`` judges CRLs beside certificates (None: by
+    their own lifetime): a certificate's V and R say nothing about a CRL's.
     """
 
     __slots__ = ()

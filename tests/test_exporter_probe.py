@@ -230,6 +230,10 @@ CONFIG_ERRORS = [
         "c.yml:2: module 'm': rotation: --rotation 30.0d must be shorter than --validity 10.0d",
     ),
     (
+        "modules:\n  m: {crl_validity: 7d, crl_rotation: 7d}\n",
+        "c.yml:2: module 'm': crl_rotation: crl_rotation 7.0d must be shorter than crl_validity",
+    ),
+    (
         "modules:\n  m: {starttls: gopher}\n",
         "c.yml:2: module 'm': starttls: 'gopher' is not one of smtp",
     ),

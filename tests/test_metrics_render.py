@@ -100,8 +100,8 @@ def test_unreachable_endpoint_whole_exposition() -> None:
     text = openmetrics.render(judged((), Policy(), sni="db1.internal"))
     labels = 'host="db1.internal",port="5433",sni="db1.internal"'
     assert text == (
-        "# HELP cert_validity_probe_success 1 when the endpoint served a certificate, "
-        "0 when it could not be read.\n"
+        "# HELP cert_validity_probe_success 1 when the endpoint served a certificate "
+        "(or the CRL was read), 0 when it could not be read.\n"
         "# TYPE cert_validity_probe_success gauge\n"
         f"cert_validity_probe_success{{{labels}}} 0\n"
         "# HELP cert_validity_state Nagios state of the check, its exit code: "

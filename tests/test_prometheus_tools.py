@@ -232,6 +232,7 @@ def test_node_exporter_serves_the_series(
     cert = frozenset(
         endpoint
         | {
+            ("kind", "certificate"),
             ("position", "0"),
             ("cn", "svc.internal"),
             ("issuer", "Test Root CA"),

@@ -71,7 +71,9 @@ def corpus() -> dict[str, bytes]:
 
 CORPUS = corpus()
 STATUS = re.compile(r"CERT_VALIDITY (OK|WARNING|CRITICAL|UNKNOWN) - [^|\n]+( \| [^|\n]+)?")
-PERFDATA = re.compile(r"time_left=-?\d+s;[0-9:~@.-]*;[0-9:~@.-]*;;\d+")
+# a CRL stored as .der in the corpus is read by --file as the CRL it is
+_ONE_PERFDATUM = r"(crl_)?time_left\d*=-?\d+s;[0-9:~@.-]*;[0-9:~@.-]*;;\d+"
+PERFDATA = re.compile(rf"{_ONE_PERFDATUM}( {_ONE_PERFDATUM})*")
 PRINTABLE = re.compile(r"[ -~\u00a0-\U0010ffff]*")
 
 

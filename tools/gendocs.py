@@ -323,6 +323,19 @@ def man_page(parser: argparse.ArgumentParser, opts: Sequence[Option], date: str)
         "then a WARNING can be a ticket rather than a page.",
         "\\fB\\-w\\fR and \\fB\\-c\\fR take Nagios ranges over the time left in days "
         "(units allowed: \\fB20:\\fR, \\fB8h:\\fR) and replace the computed bounds.",
+        ".SH CERTIFICATE REVOCATION LISTS",
+        "A CRL expires too: once its nextUpdate passes, every client that checks "
+        "revocation refuses every certificate of its CA. \\fB\\-\\-file\\fR reads CRLs "
+        "(PEM \\fBX509 CRL\\fR blocks or DER) and judges them by the same model: time "
+        "left is nextUpdate \\- now, age now \\- thisUpdate, lifetime nextUpdate \\- "
+        "thisUpdate; \\fIV\\fR is how long the CA makes each CRL valid, \\fIR\\fR how "
+        "often it publishes one.",
+        "A file of CRLs alone has each CRL judged by \\fB\\-\\-validity\\fR and "
+        "\\fB\\-\\-rotation\\fR; beside certificates in a PEM bundle, "
+        "\\fB\\-\\-chain\\fR judges them by their own lifetime, or by "
+        "\\fB\\-\\-crl\\-validity\\fR and \\fB\\-\\-crl\\-rotation\\fR.",
+        "A CRL with thisUpdate in the future is CRITICAL; one without nextUpdate is "
+        "UNKNOWN and says so.",
         ".SH EXIT STATUS",
         ".TP",
         ".B 0",
@@ -361,6 +374,14 @@ def man_page(parser: argparse.ArgumentParser, opts: Sequence[Option], date: str)
         ".RS",
         ".EX",
         "check_cert_validity \\-H ::1 \\-p 8443 \\-w 20: \\-c 10: \\-v",
+        ".EE",
+        ".RE",
+        ".PP",
+        "A CA's CRL, valid 7 days and published daily:",
+        ".PP",
+        ".RS",
+        ".EX",
+        "check_cert_validity \\-\\-file /var/lib/ca/crl.pem \\-\\-validity 7d \\-\\-rotation 1d",
         ".EE",
         ".RE",
         ".SH FILES",

@@ -43,6 +43,8 @@ MODULE_KEYS = (
     "client_cert",
     "client_key",
     "unreachable_state",
+    "crl_validity",
+    "crl_rotation",
 )
 TOP_KEYS = ("modules", "allowed_targets", "statsd")
 STATSD_KEYS = ("address", "prefix", "interval", "targets")
@@ -197,6 +199,17 @@ def build_module(name: str, keys: dict[str, Any], where: str = "") -> Module:
     if values.get("sni") and values.get("no_sni"):
         raise fail("no_sni", "sni and no_sni exclude each other")
     unreachable = str(values.get("unreachable_state", _OPTIONS["unreachable_state"].default))
+    crl_policy = None
+    if "crl_validity" in values or "crl_rotation" in values:
+        try:
+            crl_policy = Policy(
+                values.get("crl_validity"),  # type: ignore[arg-type]
+                values.get("crl_rotation"),  # type: ignore[arg-type]
+                unreachable=State.named(unreachable),
+            )
+        except ThresholdError as exc:
+            crl_key = "crl_rotation" if "crl_rotation" in keys else "crl_validity"
+            raise fail(crl_key, str(exc).replace("--", "crl_")) from None
     try:
         policy = Policy(
             values.get("validity"),  # type: ignore[arg-type]
@@ -205,6 +218,7 @@ def build_module(name: str, keys: dict[str, Any], where: str = "") -> Module:
             values.get("critical"),  # type: ignore[arg-type]
             whole_chain=bool(values.get("chain")),
             unreachable=State.named(unreachable),
+            crl=crl_policy,
         )
     except ThresholdError as exc:
         culprit = "rotation" if "rotation" in keys else next(iter(keys), None)

@@ -50,9 +50,11 @@ class FleetCert:
 
 def certificates(judgement: Judgement, target: str, module: str) -> tuple[FleetCert, ...]:
     """The chart's view of one probe's judged certificates."""
-    bounds = judgement.bounds
     found = []
     for cert in judgement.certificates:
+        if cert.kind != "certificate":
+            continue  # the chart is of certificates; a CRL is not renewed by the same system
+        bounds = cert.bounds
         end = cert.facts.not_after.timestamp()
         warning = critical = None
         if bounds is not None:
