@@ -73,6 +73,7 @@ class Download(NamedTuple):
     body: bytes
     peer: str  # the address that answered, host:port
     redirected_from: str | None = None  # the URL asked for, when a redirect was followed
+    content_type: str = ""  # as the server said it (untrusted)
 
 
 def parse_url(text: str) -> Url:
@@ -117,7 +118,8 @@ def get(
             reader, peer = _exchange(current, deadline, timeout, family, limit)
             if reader.status == 200:
                 origin = first.shown if followed else None
-                return Download(current.shown, reader.body, peer, origin)
+                kind = reader.headers.get("content-type", "")
+                return Download(current.shown, reader.body, peer, origin, kind)
             if reader.status not in REDIRECTS:
                 raise FetchError(f"HTTP status {reader.status} {reader.reason}".rstrip())
             location = reader.headers.get("location", "")

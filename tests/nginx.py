@@ -37,7 +37,7 @@ http {{
     fastcgi_temp_path {prefix}/temp/fastcgi;
     uwsgi_temp_path {prefix}/temp/uwsgi;
     scgi_temp_path {prefix}/temp/scgi;
-    types {{ application/pkix-crl crl; text/plain txt; }}
+    types {{ application/pkix-crl crl; text/plain txt; text/html html; }}
     default_type application/octet-stream;
     server {{
 {listen}

@@ -143,3 +143,32 @@ def test_a_plain_http_download_loads_no_tls_library() -> None:
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert (proc.returncode, proc.stdout.strip()) == (0, "[]"), proc.stderr
+
+
+CRL_MODULES = ("check_cert_validity.httpfetch", "check_cert_validity.crldownload", "ssl")
+LOADED = f"""
+import contextlib, io, sys
+from check_cert_validity.cli import main
+with contextlib.redirect_stdout(io.StringIO()):
+    main(sys.argv[1:])
+print(" ".join(sorted(m for m in {CRL_MODULES!r} if m in sys.modules)))
+"""
+
+
+def crl_modules_loaded(*args: str) -> set[str]:
+    proc = subprocess.run(
+        [sys.executable, "-c", LOADED, *args], capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0, proc.stderr
+    return set(proc.stdout.split())
+
+
+def test_a_plain_endpoint_check_loads_no_crl_download_code() -> None:
+    assert crl_modules_loaded("-H", "127.0.0.1", "-p", str(free_port()), "-t", "1") == set()
+    # negative control: asking for the leaf's CRL loads the download code (a closed
+    # port has no leaf, so nothing is downloaded: the modules load with the option)
+    closed = f"http://127.0.0.1:{free_port()}/ca.crl"
+    assert crl_modules_loaded("--crl", closed, "-t", "1") == {
+        "check_cert_validity.httpfetch",
+        "check_cert_validity.crldownload",
+    }
