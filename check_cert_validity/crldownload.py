@@ -38,9 +38,15 @@ def alone(url: str, download: Downloader) -> Acquired:
 
 
 def beside(acquired: Acquired, url: str, download: Downloader) -> Acquired:
-    """The CRL at ``url`` judged beside the certificate (nothing to add when there is none)."""
-    if not acquired.certificates:
+    """The CRL at ``url`` judged beside the certificate (or the file's CRLs).
+
+    Nothing is downloaded when nothing was read: the endpoint's or the file's
+    failure is the whole story, and the deadline may be spent.
+    """
+    if acquired.unreadable is not None:
         return acquired
+    if any(crl.label == clean(url, 200) for crl in acquired.crls):
+        return acquired  # --crl and --crl-from-cert naming one URL: one download
     return acquired._replace(crls=(*acquired.crls, *fetch(url, download)))
 
 

@@ -8,9 +8,8 @@ sockets are the transport's (``transport.resolve``, ``connect``, ``Channel``);
 the HTTP bytes are ``httpwire``'s. Bounds: one redirect is followed (a second
 fails), a body over 20 MiB fails as soon as it is declared or grows past that,
 only http and https. https verifies nothing (the web server's certificate is
-not what is judged here) and sends SNI for names; the stdlib ``ssl`` runs on
-memory BIOs so that the deadline holds inside TLS too, and loads only for
-https.
+not what is judged here) and sends SNI for names (``tlschannel``: the
+deadline holds inside TLS too; it loads only for https).
 
 Every failure is a ``FetchError`` with a one-line message worded like the
 endpoint's (``connection refused``, ``timed out after 10s reading the body``,
@@ -28,7 +27,7 @@ from check_cert_validity.certinfo import clean
 from check_cert_validity.httpwire import HttpError, ResponseReader, request
 
 if TYPE_CHECKING:
-    import ssl
+    from check_cert_validity.tlschannel import TlsChannel
 
 MAX_BODY = 20 * 1024 * 1024
 MAX_REDIRECTS = 1
@@ -153,10 +152,12 @@ def _exchange(
         stage = "connecting"
         sock, peer, _skipped = transport.connect(addresses, deadline)
         plain = transport.Channel(sock, deadline)
-        channel: transport.Channel | _TlsChannel = plain
+        channel: transport.Channel | TlsChannel = plain
         if url.scheme == "https":
             stage = "during the TLS handshake"
-            channel = _TlsChannel(plain, None if ip_literal(url.host) else url.host)
+            from check_cert_validity.tlschannel import TlsChannel  # loads ssl: https only
+
+            channel = TlsChannel(plain, None if ip_literal(url.host) else url.host)
         stage = "sending the request"
         channel.send(request(url.host_header, url.target, USER_AGENT))
         stage = "waiting for the response"
@@ -181,78 +182,3 @@ def _exchange(
     finally:
         if sock is not None:
             sock.close()
-
-
-class _TlsChannel:
-    """TLS over a deadline-bound channel: stdlib ``ssl`` on memory BIOs, verifying nothing."""
-
-    def __init__(self, channel: transport.Channel, server_name: str | None) -> None:
-        import ssl
-
-        self._ssl = ssl
-        self._channel = channel
-        self._incoming, self._outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
-        self._tls = _context().wrap_bio(self._incoming, self._outgoing, server_hostname=server_name)
-        while True:
-            try:
-                self._tls.do_handshake()
-                break
-            except ssl.SSLWantReadError:
-                self._pump()
-            except ssl.SSLEOFError:
-                raise FetchError(
-                    "the server closed the connection during the TLS handshake"
-                ) from None
-            except ssl.SSLError as exc:
-                raise FetchError(f"TLS handshake failed: {_ssl_reason(exc)}") from None
-        self._flush()
-
-    def send(self, data: bytes) -> None:
-        self._tls.write(data)
-        self._flush()
-
-    def recv(self) -> bytes:
-        ssl = self._ssl
-        while True:
-            try:
-                return self._tls.read(transport.RECV_SIZE)
-            except ssl.SSLWantReadError:
-                self._pump()
-            except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
-                # The end, with or without close_notify: the body's framing says
-                # whether anything is missing.
-                return b""
-            except ssl.SSLError as exc:
-                raise FetchError(f"TLS error in the response: {_ssl_reason(exc)}") from None
-
-    def _flush(self) -> None:
-        data = self._outgoing.read()
-        if data:
-            self._channel.send(data)
-
-    def _pump(self) -> None:
-        self._flush()
-        data = self._channel.recv()
-        if data:
-            self._incoming.write(data)
-        else:
-            self._incoming.write_eof()
-
-
-def _context() -> ssl.SSLContext:
-    import ssl
-
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    try:
-        # as the endpoint's probe: whatever this OpenSSL can still speak
-        context.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED
-        context.set_ciphers("ALL:@SECLEVEL=0")
-    except (ValueError, ssl.SSLError):
-        pass
-    return context
-
-
-def _ssl_reason(exc: ssl.SSLError) -> str:
-    return clean(str(exc.reason or exc).lower().replace("_", " "), 80)

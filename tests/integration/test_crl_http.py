@@ -22,7 +22,16 @@ from nginx import Nginx
 from check_cert_validity.certfactory import issue
 from check_cert_validity.loopback import TLSServer, write_pem
 
-from conftest import DAY, NOW, NOW_ARG, free_port, plugin_command, run_measured, run_plugin
+from conftest import (
+    DAY,
+    NOW,
+    NOW_ARG,
+    Run,
+    free_port,
+    plugin_command,
+    run_measured,
+    run_plugin,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -163,11 +172,11 @@ def test_a_trickle_ends_at_the_deadline(nginx: Nginx) -> None:
 
 
 def test_a_body_growing_past_the_limit_fails_with_bounded_memory(nginx: Nginx) -> None:
-    command = [*plugin_command(), "--crl", "", "--now", NOW_ARG]
-    command[-3] = nginx.url("fresh.crl")
-    small, small_kib = run_measured(command)
-    command[-3] = nginx.url("chunked/huge.crl")  # a GiB, chunked: no length to refuse up front
-    huge, huge_kib = run_measured(command)
+    def measured(path: str) -> tuple[Run, int]:
+        return run_measured([*plugin_command(), "--crl", nginx.url(path), "--now", NOW_ARG])
+
+    small, small_kib = measured("fresh.crl")
+    huge, huge_kib = measured("chunked/huge.crl")  # a GiB, chunked: no length to refuse
     assert (small.code, huge.code) == (0, 2)
     assert huge.stdout.endswith(": body is over the limit of 20 MiB\n")
     # the body held is at most the limit, never the GiB sent
@@ -337,6 +346,36 @@ def test_crl_url_beside_an_endpoint_by_the_crl_policy(
             f"crl_time_left=561600s;583200:604800;291600:;;604800 {LEAF_PERF}",
         ),
     )
+
+
+def test_a_hostile_distribution_point_stays_on_one_line(
+    nginx: Nginx, endpoint: Callable[..., int]
+) -> None:
+    crl = nginx.url("x|CRITICAL - y.crl")
+    port = endpoint([crl])
+    shown = crl.replace("|", "\\x7c")
+    assert check("-H", "127.0.0.1", "-p", str(port), "--crl-from-cert") == (
+        2,
+        line("CRITICAL", f"{shown}: HTTP status 404 Not Found", LEAF_PERF),
+    )
+
+
+def test_one_url_given_twice_is_downloaded_and_judged_once(
+    nginx: Nginx, endpoint: Callable[..., int]
+) -> None:
+    crl = nginx.url("fresh.crl")
+    port = endpoint([crl])
+    code, out = check("-H", "127.0.0.1", "-p", str(port), "--crl-from-cert", "--crl", crl)
+    assert (code, out.count(" CRL of "), "crl_time_left1" in out) == (0, 1, False)
+
+
+def test_crl_url_beside_a_file_of_crls(nginx: Nginx, ca: OpenSslCa, tmp_path: Path) -> None:
+    local = tmp_path / "local.crl"
+    local.write_bytes(ca.gencrl(NOW - DAY, NOW + 6 * DAY))
+    code, out = check("--file", str(local), "--crl", nginx.url("stale.crl"))
+    assert code == 2, "the downloaded CRL is judged with the file's, by --validity/--rotation"
+    assert out.startswith(f"CERT_VALIDITY CRITICAL - {nginx.url('stale.crl')} CRL of ")
+    assert "crl_time_left=" in out and "crl_time_left1=" in out
 
 
 @pytest.mark.parametrize(
