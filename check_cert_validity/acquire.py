@@ -1,8 +1,8 @@
 """Acquisition, at the edge: an endpoint's or a file's certificates as ``Acquired``.
 
 The IO itself is elsewhere (``transport.fetch`` behind a callable,
-``certfile.read``); this module turns what they return, or the error they
-raise, into the value ``judgement.judge`` takes. The file reader loads only
+``keystore.load`` for files); this module turns what they return, or the
+error they raise, into the value ``judgement.judge`` takes. The file reader loads only
 for ``--file`` and ``--expect-file``: a plain endpoint check starts faster
 without it.
 """
@@ -39,9 +39,14 @@ def from_fetched(label: str, fetched: Fetched, whole_chain: bool = True) -> Acqu
 
 
 def endpoint(
-    label: str, fetch: Callable[[], Fetched], expect_path: str | None, whole_chain: bool = True
+    label: str,
+    fetch: Callable[[], Fetched],
+    expect_path: str | None,
+    whole_chain: bool = True,
+    password_file: str | None = None,
 ) -> Acquired:
-    """Fetch the endpoint's certificates; with ``expect_path``, read the file it should serve."""
+    """Fetch the endpoint's certificates; with ``expect_path``, read the file it should serve
+    (a keystore opened with the password in ``password_file``)."""
     from check_cert_validity.transport import EndpointError
 
     try:
@@ -50,11 +55,14 @@ def endpoint(
         return Acquired(label, unreadable=Unreadable(str(exc)))
     if expect_path is None:
         return acquired
-    from check_cert_validity import certfile
+    from check_cert_validity import certfile, keystore
 
     expected: CertFacts | Unreadable
     try:
-        expected = CertFacts.from_certificate(certfile.load(expect_path).certificates[0])
+        bundle = keystore.load(expect_path, password_file)
+        if not bundle.certificates:  # a CRL parses, but is nothing a service serves
+            raise certfile.CertFileError("no certificate in the file (it holds CRLs only)")
+        expected = CertFacts.from_certificate(bundle.certificates[0])
     except certfile.CertFileError as exc:
         expected = Unreadable(str(exc), exc.cannot_look)
     return Acquired(
@@ -66,15 +74,21 @@ def endpoint(
     )
 
 
-def file(path: str, whole_chain: bool = True, crls_beside: bool = False) -> Acquired:
-    """The certificates in the file at ``path`` (``--file``), leaf first (the leaf alone
-    unless ``whole_chain``), and its CRLs: every one when the file holds nothing else,
-    beside the certificates only when ``crls_beside`` (``--chain``)."""
-    from check_cert_validity import certfile
+def file(
+    path: str,
+    whole_chain: bool = True,
+    password_file: str | None = None,
+    crls_beside: bool = False,
+) -> Acquired:
+    """The certificates in the file at ``path`` (``--file``; a keystore opened with the
+    password in ``password_file``), leaf first (the leaf alone unless ``whole_chain``),
+    and its CRLs: every one when the file holds nothing else, beside the certificates
+    only when ``crls_beside`` (``--chain``)."""
+    from check_cert_validity import certfile, keystore
 
     label = file_label(path)
     try:
-        bundle = certfile.load(path)
+        bundle = keystore.load(path, password_file)
     except certfile.CertFileError as exc:
         return Acquired(label, unreadable=Unreadable(str(exc), exc.cannot_look), is_file=True)
     chosen = bundle.certificates if whole_chain else bundle.certificates[:1]

@@ -98,6 +98,8 @@ def _cross_check(args: Namespace) -> None:
         if given:
             checked = "--file" if args.file else "a CRL by URL (--crl without -H)"
             raise UsageError(f"{', '.join(given)} only apply to an endpoint (-H), not to {checked}")
+    if args.file_password_file and not (args.file or args.expect_file):
+        raise UsageError("--file-password-file needs --file or --expect-file (the keystore)")
     if args.expect_file and not args.host:
         raise UsageError("--expect-file needs -H/--host (the service that should serve it)")
     if args.crl_from_cert and not args.host and not args.file:

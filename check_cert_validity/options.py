@@ -12,8 +12,9 @@ here plus the code that uses its value.
 # typing.NamedTuple compiles every annotation given as a string when the class
 # is made, and every check pays for that at start-up.
 import argparse
+import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple, NoReturn
 
 from check_cert_validity import __version__, converters
@@ -247,16 +248,24 @@ SECTIONS: tuple[tuple[str | None, tuple[Option, ...]], ...] = (
                 ("--file",),
                 metavar="PATH",
                 help="check a certificate file instead of an endpoint (PEM, a PEM bundle "
-                "leaf first, DER; a private key in it is skipped), or a CRL file (PEM or "
-                "DER; every CRL in it judged like a leaf, by --validity/--rotation). "
-                "Missing, empty or no certificate: CRITICAL (--unreachable-state); "
-                "unreadable or a directory: UNKNOWN",
+                "leaf first, DER, a PKCS#12 keystore; a private key in it is skipped), or "
+                "a CRL file (PEM or DER; every CRL in it judged like a leaf, by "
+                "--validity/--rotation). Missing, empty, damaged or no certificate: "
+                "CRITICAL (--unreachable-state); unreadable, a directory, a wrong keystore "
+                "password or a Java JKS/JCEKS keystore (convert it with keytool): UNKNOWN",
             ),
             Option(
                 ("--expect-file",),
                 metavar="PATH",
                 help="with -H: WARNING when the served certificate is not the one in PATH "
-                "(compared byte for byte): the service has not reloaded it",
+                "(compared byte for byte; any --file format): the service has not reloaded it",
+            ),
+            Option(
+                ("--file-password-file",),
+                metavar="PATH",
+                help="the PKCS#12 password for --file or --expect-file: the first line of "
+                "PATH, as openssl -passin file: reads it (never a password on the command "
+                "line). Default: try the empty password",
             ),
         ),
     ),
@@ -325,11 +334,30 @@ SECTIONS: tuple[tuple[str | None, tuple[Option, ...]], ...] = (
         ),
     ),
 )
+# "--name" (optionally "=value") or "-x": a password such as "-Xk9..." is not named.
+_OPTION_LIKE = re.compile(r"--[A-Za-z0-9][A-Za-z0-9.-]*(=|$)|-[A-Za-z0-9]$")
 OPTIONS: tuple[Option, ...] = tuple(option for _, options in SECTIONS for option in options)
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse that raises instead of exiting, so that ``main()`` chooses the exit code."""
+    """argparse that raises instead of exiting, so that ``main()`` chooses the exit code.
+
+    Long options must be spelled out (``allow_abbrev=False``): a prefix such
+    as ``--file-password SECRET`` is a usage error, never ``--file-password-file``
+    reading a file named after a secret. Words it does not know are not
+    echoed for the same reason: the one after a mistyped option may be one.
+    """
+
+    def __init__(self, **settings: Any) -> None:
+        super().__init__(allow_abbrev=False, **settings)
+
+    def parse_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> argparse.Namespace:
+        parsed, extra = self.parse_known_args(args, namespace)
+        if extra:
+            self.error(unrecognized(extra))
+        return parsed
 
     def error(self, message: str) -> NoReturn:
         raise UsageError(message)
@@ -338,6 +366,20 @@ class Parser(argparse.ArgumentParser):
         if message:
             sys.stderr.write(message)
         raise HelpOrVersionShown(status)
+
+
+def unrecognized(extra: Sequence[str]) -> str:
+    """The usage error for words no option takes: what looks like an option by name (up to
+    ``=``), the rest only counted (``-`` and a leading dash are no proof of an option)."""
+    names = [word.split("=", 1)[0] for word in extra if _OPTION_LIKE.match(word)]
+    others = len(extra) - len(names)
+    parts = []
+    if names:
+        parts.append(f"unrecognized option{'s' if len(names) > 1 else ''} {', '.join(names)}")
+    if others:
+        words = f"{others} unexpected argument{'s' if others > 1 else ''}"
+        parts.append(f"{words} (not shown: it may be a secret)")
+    return "; ".join(parts)
 
 
 def build_parser() -> Parser:

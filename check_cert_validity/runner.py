@@ -32,7 +32,9 @@ def run(args: Namespace, policy: Policy) -> tuple[str, int]:
     now = args.now or datetime.now(UTC)
     whole_chain = args.chain or args.verbose > 0  # judged, or listed in the long output
     if args.file:
-        acquired = acquire.file(args.file, whole_chain, crls_beside=args.chain)
+        acquired = acquire.file(
+            args.file, whole_chain, args.file_password_file, crls_beside=args.chain
+        )
         where: tuple[str, int, str | None] = (args.file, 0, None)
     elif not args.host:  # --crl URL alone
         from check_cert_validity import crldownload
@@ -46,7 +48,9 @@ def run(args: Namespace, policy: Policy) -> tuple[str, int]:
             endpoint, fetch = connection.plan(args)
         except connection.PlanError as exc:
             return usage_text(str(exc)), State.UNKNOWN
-        acquired = acquire.endpoint(endpoint.label, fetch, args.expect_file, whole_chain)
+        acquired = acquire.endpoint(
+            endpoint.label, fetch, args.expect_file, whole_chain, args.file_password_file
+        )
         where = (args.host, endpoint.port, endpoint.sni)
     if args.crl_from_cert or (args.crl and (args.host or args.file)):
         acquired = _crls_beside(args, acquired)

@@ -27,7 +27,7 @@ from conftest import plugin_command, run_plugin
         (["-H", "h", "-t", "0"], "invalid timeout '0'"),
         (["-H", "h", "-w", "5:1"], "invalid range '5:1': start is above end"),
         (["-H", "h", "-4", "-6"], "argument -6/--ipv6: not allowed with argument -4/--ipv4"),
-        (["-H", "h", "--bogus"], "unrecognized arguments: --bogus"),
+        (["-H", "h", "--bogus"], "unrecognized option --bogus"),
         ([], "-H/--host is required"),
         (["--explain"], "--explain needs --validity"),
         (["-H", "h", "--now", "tomorrow"], "invalid time 'tomorrow'"),

@@ -187,13 +187,14 @@ object Host "agent1.internal" {
   address = "192.0.2.20"
   vars.agent_endpoint = name
   vars.cert_files["postgres"] = "/etc/postgresql/server.crt"
+  vars.kafka_keystore = "/etc/kafka/ssl/kafka.server.keystore.p12"
 }
 """
     icinga.write("/usr/lib/nagios/plugins", "\n".join(readme_blocks()) + agent)
     result = icinga.validate()
     assert result.returncode == 0, result.stdout + result.stderr
-    # web1: https and postgres; agent1: one file check
-    assert "Instantiated 3 Services." in result.stdout
+    # web1: https and postgres; agent1: one file check and one keystore check
+    assert "Instantiated 4 Services." in result.stdout
     listed = icinga.run("object", "list", "--type", "CheckCommand", "--name", "cert_validity")
     assert listed.returncode == 0, listed.stdout + listed.stderr
     assert '* __name = "cert_validity"' in listed.stdout
@@ -204,6 +205,10 @@ object Host "agent1.internal" {
         "object", "list", "--type", "Service", "--name", "web1.internal!cert-postgres"
     )
     assert 'cert_validity_validity = "24h"' in service.stdout
+    keystore = icinga.run(
+        "object", "list", "--type", "Service", "--name", "agent1.internal!kafka-keystore"
+    )
+    assert 'cert_validity_file_password_file = "/etc/nagios/kafka-keystore.pass"' in keystore.stdout
 
 
 def test_validation_fails_without_the_template_it_imports(icinga: Icinga) -> None:

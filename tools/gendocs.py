@@ -347,6 +347,38 @@ def man_page(parser: argparse.ArgumentParser, opts: Sequence[Option], date: str)
         "at most 20 MiB and verifies nothing about the web server's certificate. Refused, "
         "timed out, an HTTP error status or not a CRL: CRITICAL "
         "(\\fB\\-\\-unreachable\\-state\\fR).",
+        ".SH KEYSTORES",
+        "\\fB\\-\\-file\\fR and \\fB\\-\\-expect\\-file\\fR also read PKCS#12 keystores "
+        "(\\fI.p12\\fR, \\fI.pfx\\fR: what Java 9+ \\fBkeytool\\fR, OpenSSL and Windows "
+        "write), as Kafka, Elasticsearch or Tomcat keep them. The leaf is the certificate "
+        "that matches the private key (when the store has one); the rest follow in the "
+        "store's order for \\fB\\-\\-chain\\fR. The key is never kept or printed.",
+        ".PP",
+        "The password comes from a file, \\fB\\-\\-file\\-password\\-file\\fR: its first line "
+        "without the newline, as \\fBopenssl \\-passin file:\\fR reads it (a carriage return "
+        "stays part of it). There is no option that takes a password itself: the command "
+        "line is visible to every user of the machine. Without the option the empty "
+        "password is tried. Make the file readable by the user the checks run as "
+        "(\\fBnagios\\fR) only.",
+        ".PP",
+        "A wrong or missing password, an unreadable password file and a Java JKS or JCEKS "
+        "keystore are UNKNOWN: the check is misconfigured. A damaged store (cut short, "
+        "broken framing) or one without a certificate is CRITICAL, like any certificate "
+        "file that cannot be read (\\fB\\-\\-unreachable\\-state\\fR). A change inside the "
+        "encrypted part of a store cannot be told from a wrong password: it reads as one.",
+        ".PP",
+        "JKS and JCEKS have no maintained reader; the message names the command that "
+        "converts the store to PKCS#12 beside it:",
+        ".PP",
+        ".RS",
+        ".EX",
+        "keytool \\-importkeystore \\-srckeystore kafka.server.keystore.jks \\\\",
+        "    \\-destkeystore kafka.server.keystore.p12 \\-deststoretype pkcs12",
+        ".EE",
+        ".RE",
+        ".PP",
+        "Long options must be given in full: \\fB\\-\\-file\\-password SECRET\\fR is a usage "
+        "error that names \\fB\\-\\-file\\-password\\fR and never shows what follows it.",
         ".SH EXIT STATUS",
         ".TP",
         ".B 0",
@@ -362,7 +394,8 @@ def man_page(parser: argparse.ArgumentParser, opts: Sequence[Option], date: str)
         ".TP",
         ".B 3",
         "UNKNOWN: a usage error (with a one\\-line reason), \\fB\\-h\\fR, \\fB\\-V\\fR, "
-        "\\fB\\-\\-explain\\fR, or an internal error.",
+        "\\fB\\-\\-explain\\fR, a file or password file that cannot be read, a keystore "
+        "password that does not open the store, a Java JKS/JCEKS keystore, or an internal error.",
         ".SH EXAMPLES",
         "Check a database endpoint whose certificates live 30 days and are replaced every 10:",
         ".PP",
@@ -403,6 +436,26 @@ def man_page(parser: argparse.ArgumentParser, opts: Sequence[Option], date: str)
         "check_cert_validity \\-H svc.internal \\-\\-crl\\-from\\-cert",
         ".EE",
         ".RE",
+        ".PP",
+        "A Kafka broker's keystore, its password in a file only the nagios user reads:",
+        ".PP",
+        ".RS",
+        ".EX",
+        "check_cert_validity \\-\\-file /etc/kafka/ssl/kafka.server.keystore.p12 \\\\",
+        "    \\-\\-file\\-password\\-file /etc/nagios/kafka\\-keystore.pass \\\\",
+        "    \\-\\-chain \\-\\-validity 90d \\-\\-rotation 60d",
+        ".EE",
+        ".RE",
+        ".PP",
+        "Does the broker serve the certificate in that keystore (Java reads it only at start)?",
+        ".PP",
+        ".RS",
+        ".EX",
+        "check_cert_validity \\-H kafka1.internal \\-p 9093 \\\\",
+        "    \\-\\-expect\\-file /etc/kafka/ssl/kafka.server.keystore.p12 \\\\",
+        "    \\-\\-file\\-password\\-file /etc/nagios/kafka\\-keystore.pass",
+        ".EE",
+        ".RE",
         ".SH FILES",
         ".TP",
         ".I contrib/icinga/check_cert_validity.conf",
@@ -413,6 +466,8 @@ def man_page(parser: argparse.ArgumentParser, opts: Sequence[Option], date: str)
         ".SH SEE ALSO",
         ".BR icinga2 (8),",
         ".BR nrpe (8),",
+        ".BR keytool (1),",
+        ".BR openssl\\-pkcs12 (1),",
         ".BR openssl\\-x509 (1)",
         ".PP",
         "Monitoring Plugins Development Guidelines: "

@@ -5,7 +5,10 @@ their values are written as on the command line, so a module means what the
 same options mean to the plugin. Each key is read with its option's own
 converter from the option table (``options.OPTIONS``); nothing here knows what
 a duration or a range looks like. ``ip_protocol`` (``ipv4``/``ipv6``) stands
-for the ``-4``/``-6`` pair; ``timeout`` may end in ``s``.
+for the ``-4``/``-6`` pair; ``timeout`` may end in ``s``. ``prober`` says what
+a target names: ``tls`` (the default: an endpoint, as ``-H``), ``file`` (a
+path, as ``--file``: certificates or CRLs on the exporter's own disk) or
+``crl`` (an http(s) URL, as ``--crl``).
 
 Every error names the file, the line, the module and the key, so that an
 operator finds it at once; at start the exporter exits with it, on reload it
@@ -45,7 +48,11 @@ MODULE_KEYS = (
     "unreachable_state",
     "crl_validity",
     "crl_rotation",
+    "prober",
 )
+PROBERS = ("tls", "file", "crl")
+# What only a TLS endpoint has: meaningless for a file or a download.
+ENDPOINT_KEYS = ("starttls", "sni", "no_sni", "ip_protocol", "client_cert", "client_key")
 TOP_KEYS = ("modules", "allowed_targets", "statsd")
 STATSD_KEYS = ("address", "prefix", "interval", "targets")
 
@@ -113,6 +120,7 @@ class Module:
     no_sni: bool = False
     family: int = 0
     unreachable_state: str = "critical"
+    prober: str = "tls"
     client_cert: str | None = None
     client_key: str | None = None
     given: tuple[tuple[str, str], ...] = ()
@@ -190,10 +198,19 @@ def build_module(name: str, keys: dict[str, Any], where: str = "") -> Module:
                 if raw not in _FAMILIES:
                     raise ValueError(f"must be ipv4 or ipv6, not {raw!r}")
                 values["family"] = _FAMILIES[raw].const
+            elif key == "prober":
+                if raw not in PROBERS:
+                    raise ValueError(f"must be one of {', '.join(PROBERS)}, not {raw!r}")
+                values["prober"] = raw
             else:
                 values[key] = _convert(_OPTIONS[key], key, raw)
         except ValueError as exc:
             raise fail(key, str(exc)) from None
+    prober = str(values.get("prober", "tls"))
+    if prober != "tls":
+        for key in ENDPOINT_KEYS:
+            if key in keys:
+                raise fail(key, f"applies to a TLS endpoint, not to a {prober} prober")
     if values.get("client_key") and not values.get("client_cert"):
         raise fail("client_key", "needs client_cert")
     if values.get("sni") and values.get("no_sni"):
@@ -232,6 +249,7 @@ def build_module(name: str, keys: dict[str, Any], where: str = "") -> Module:
         no_sni=bool(values.get("no_sni")),
         family=int(values.get("family", 0)),  # type: ignore[call-overload]
         unreachable_state=unreachable,
+        prober=prober,
         client_cert=values.get("client_cert"),  # type: ignore[arg-type]
         client_key=values.get("client_key"),  # type: ignore[arg-type]
         given=tuple((key, str(raw)) for key, raw in keys.items()),
@@ -372,7 +390,10 @@ def _statsd(raw: object, modules: dict[str, Module], where: str) -> StatsdConfig
         if module not in modules:
             raise fail("targets", f"unknown module {module!r} for {item['target']!r}")
         try:
-            host_name, target_port = parse_target(str(item["target"]))
+            if modules[module].prober == "tls":
+                host_name, target_port = parse_target(str(item["target"]))
+            else:  # a path or a URL, read by the prober itself
+                host_name, target_port = str(item["target"]), None
         except TargetError as exc:
             raise fail("targets", str(exc)) from None
         targets.append(StatsdTarget(host_name, target_port, module, str(item["target"])))

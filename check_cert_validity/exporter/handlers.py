@@ -17,8 +17,8 @@ from collections import OrderedDict, deque
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
+from check_cert_validity.exporter import artifacts, exposition, fleet, landing, prober
 from check_cert_validity.exporter import config as configuration
-from check_cert_validity.exporter import exposition, fleet, landing, prober
 from check_cert_validity.exporter.http import Request, Response
 from check_cert_validity.exporter.selfmetrics import SelfMetrics
 from check_cert_validity.exporter.targets import TargetError, parse_target
@@ -97,10 +97,15 @@ class Exporter:
         check_allowed: bool = True,
         debug: bool = False,
     ) -> tuple[Judgement, prober.Where, float]:
-        """Acquire and judge one endpoint; raises prober.Refused."""
-        spot = prober.where(module, host, port, debug)
+        """Acquire and judge one endpoint (or file, or CRL); raises prober.Refused, TargetError."""
         allowed = self.config.allowed if check_allowed else None
-        acquired = await prober.acquired(module, spot, seconds, allowed, self.executor)
+        if module.prober == "tls":
+            spot = prober.where(module, host, port, debug)
+            acquired = await prober.acquired(module, spot, seconds, allowed, self.executor)
+        else:  # host is the target as given: a path, or a CRL's URL
+            spot, acquired = await artifacts.acquired(
+                module, host, seconds, allowed, self.executor, debug, trusted=not check_allowed
+            )
         judgement = judge(acquired, module.policy, datetime.now(UTC))
         duration = time.monotonic() - spot.started
         self.metrics.probed(module.name, judgement.probe_success, duration)
@@ -160,12 +165,16 @@ class Exporter:
         """``/probe?target=HOST[:PORT]&module=NAME[&debug=true]``."""
         query = request.query
         config = self.config  # one config for the whole probe, whatever a reload does
-        try:
-            host, port = parse_target(query.get("target", ""))
-        except TargetError as exc:
-            return Response.text(400, str(exc))
+        target = query.get("target", "")
         name = query.get("module", configuration.DEFAULT_MODULE)
         module = config.modules.get(name)
+        if module is not None and module.prober != "tls":
+            host, port = target, None  # a path or a URL, read by the prober itself
+        else:
+            try:
+                host, port = parse_target(target)
+            except TargetError as exc:
+                return Response.text(400, str(exc))
         if module is None:
             shown = name if len(name) <= 60 else name[:57] + "..."
             return Response.text(400, f"unknown module {shown!r}")
@@ -182,6 +191,8 @@ class Exporter:
             )
         except prober.Refused as exc:
             return Response.text(403, str(exc))
+        except TargetError as exc:
+            return Response.text(400, str(exc))
         finally:
             self.in_flight -= 1
         text = exposition.probe_text(judgement, spot.host, spot.port, spot.sni, duration)

@@ -41,8 +41,10 @@ log = logging.getLogger("check_cert_validity.exporter")
 
 def build_parser() -> argparse.ArgumentParser:
     """The exporter's flags."""
+    # No abbreviations (as Prometheus' own flag parser): --config is no --config.file.
     parser = argparse.ArgumentParser(
         prog=PROG,
+        allow_abbrev=False,
         description="Prometheus exporter for check_cert_validity: GET /probe?target=HOST:PORT"
         "&module=NAME answers with what --output openmetrics prints for that endpoint.",
     )

@@ -45,6 +45,7 @@ class Where:
     started: float = field(default_factory=time.monotonic)
     lines: list[str] = field(default_factory=list)
     debug: bool = False
+    shown: str | None = None  # a file's or a URL's label, which is no host:port
 
     def log(self, message: str) -> None:
         """A line for ``&debug=true`` (kept only when asked for: probes are many)."""
@@ -53,8 +54,8 @@ class Where:
 
     @property
     def label(self) -> str:
-        """``host:port`` as plugin text shows it."""
-        return host_port(self.host, self.port)
+        """``host:port`` (or the file, or the URL) as plugin text shows it."""
+        return self.shown if self.shown is not None else host_port(self.host, self.port)
 
 
 def where(module: Module, host: str, port: int | None, debug: bool = False) -> Where:

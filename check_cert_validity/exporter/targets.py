@@ -6,6 +6,13 @@ holds IP networks and host-name patterns (``*.internal``), each with an
 optional ``:port``. A name pattern permits a name as given; a network permits
 an address, and is checked against the addresses a name resolves to, so a
 name that merely looks permitted but resolves elsewhere is refused.
+
+Entries that start with ``/`` are path patterns for the ``file`` prober
+(``/etc/ssl/**``-style globs, ``*`` crossing ``/``): a file is read only when
+one permits both the path as given and the path it really is (symlinks
+resolved), so a link out of a permitted directory is refused. Without a path
+pattern no file is read at all: an HTTP client must never choose what the
+exporter opens.
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ from __future__ import annotations
 import argparse
 import fnmatch
 import ipaddress
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -66,11 +74,15 @@ class Rule:
     network: Network | None
     pattern: str | None
     port: int | None
+    path: str | None = None
 
     @classmethod
     def parse(cls, text: str) -> Rule:
-        """``127.0.0.0/8``, ``::1``, ``[fd00::/8]:443``, ``*.internal``, ``db1:5432``."""
+        """``127.0.0.0/8``, ``::1``, ``[fd00::/8]:443``, ``*.internal``, ``db1:5432``,
+        ``/etc/ssl/*.pem``."""
         spec = text.strip()
+        if spec.startswith("/"):
+            return cls(None, None, None, os.path.normpath(spec))
         if spec.startswith("["):
             body, sep, rest = spec[1:].partition("]")
             if not sep or (rest and not rest.startswith(":")):
@@ -121,6 +133,14 @@ class Allowed:
             and rule.permits_port(port)
             and fnmatch.fnmatchcase(name, rule.pattern)
             for rule in self.rules
+        )
+
+    def permits_path(self, path: str) -> bool:
+        """True when a path pattern permits ``path`` as given and as it really is."""
+        given, real = os.path.normpath(path), os.path.realpath(path)
+        patterns = [rule.path for rule in self.rules if rule.path is not None]
+        return all(
+            any(fnmatch.fnmatchcase(p, pattern) for pattern in patterns) for p in (given, real)
         )
 
     def permits_address(self, address: str, port: int) -> bool:

@@ -1,0 +1,79 @@
+"""The ``file`` and ``crl`` probers: a scrape's target names a path or a CRL's URL.
+
+A ``file`` module reads the certificates or CRLs at the path the target
+names, exactly as ``--file`` does (the same acquisition, the same labels:
+``host`` is the path, ``port`` 0), but only where a path pattern of
+``allowed_targets`` permits it. A ``crl`` module downloads the CRL at the
+URL the target names, as ``--crl`` does, with the host checked against
+``allowed_targets`` like an endpoint's. Both run the plugin's own blocking
+code in a worker thread, bounded by the probe's deadline: a file on a hung
+network mount or a slow web server delays only its own scrape.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import os
+from concurrent.futures import Executor
+
+from check_cert_validity import acquire
+from check_cert_validity.exporter.config import Module
+from check_cert_validity.exporter.prober import Refused, Where
+from check_cert_validity.exporter.targets import Allowed, TargetError
+from check_cert_validity.judgement import Acquired, Unreadable
+
+# Longer than any path an operator would give (PATH_MAX is 4096 on Linux).
+MAX_PATH = 1024
+
+
+def file_where(target: str, debug: bool = False) -> Where:
+    """The file as the plugin labels it; raises TargetError for a path that is not absolute."""
+    if not target:
+        raise TargetError("missing target: give ?target=/absolute/path")
+    if len(target) > MAX_PATH:
+        raise TargetError(f"target too long ({len(target)} characters, at most {MAX_PATH})")
+    if not target.startswith("/") or "\0" in target:
+        raise TargetError("a file module's target is an absolute path (/etc/ssl/...)")
+    return Where(target, 0, None, debug=debug, shown=acquire.file_label(target))
+
+
+async def file_acquired(
+    module: Module,
+    spot: Where,
+    seconds: float,
+    allowed: Allowed | None,
+    executor: Executor,
+    trusted: bool = False,
+) -> Acquired:
+    """Read the file, if permitted; raises Refused (403) when it is not.
+
+    ``trusted``: the path is the operator's own (the StatsD loop's targets),
+    not a scraper's, and needs no pattern.
+    """
+    path = spot.host
+    if not trusted and (allowed is None or not allowed.permits_path(path)):
+        raise Refused(f"file {os.path.normpath(path)} is outside allowed_targets' path patterns")
+    chain = module.policy.whole_chain  # judged, or (debug) listed in the long output
+    loop = asyncio.get_running_loop()
+    read = functools.partial(acquire.file, path, chain or spot.debug, crls_beside=chain)
+    work = loop.run_in_executor(executor, read)
+    try:
+        return await asyncio.wait_for(work, seconds)
+    except TimeoutError:
+        why = Unreadable(f"timed out after {seconds:g}s reading the file", cannot_look=True)
+        return Acquired(spot.label, unreadable=why, is_file=True)
+
+
+async def acquired(
+    module: Module,
+    target: str,
+    seconds: float,
+    allowed: Allowed | None,
+    executor: Executor,
+    debug: bool = False,
+    trusted: bool = False,
+) -> tuple[Where, Acquired]:
+    """What a ``file`` or ``crl`` module's target holds; raises TargetError, Refused."""
+    spot = file_where(target, debug)
+    return spot, await file_acquired(module, spot, seconds, allowed, executor, trusted)
