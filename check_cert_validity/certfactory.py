@@ -73,8 +73,12 @@ def issue(
     serial: int | None = None,
     sha1: bool = False,
     subject: x509.Name | None = None,
+    crl_points: Sequence[Sequence[str]] = (),
 ) -> Issued:
-    """Issue a certificate; self-signed when ``issuer`` is None."""
+    """Issue a certificate; self-signed when ``issuer`` is None.
+
+    ``crl_points``: CRL distribution points, each the URIs of its fullName.
+    """
     private = new_key(key)
     if subject is None:
         attrs = [x509.NameAttribute(NameOID.ORGANIZATION_NAME, "check_cert_validity test")]
@@ -100,6 +104,14 @@ def issue(
         builder = builder.add_extension(
             x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False
         )
+    if crl_points:
+        points = [
+            x509.DistributionPoint(
+                [x509.UniformResourceIdentifier(uri) for uri in uris], None, None, None
+            )
+            for uris in crl_points
+        ]
+        builder = builder.add_extension(x509.CRLDistributionPoints(points), critical=False)
     if isinstance(signer, ed25519.Ed25519PrivateKey):
         return Issued(builder.sign(signer, None), private)
     cert = builder.sign(signer, hashes.SHA256())  # type: ignore[arg-type]

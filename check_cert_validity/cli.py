@@ -84,8 +84,10 @@ def _cross_check(args: Namespace) -> None:
     """Combinations argparse cannot express."""
     if args.file and args.host:
         raise UsageError("--file checks a file, -H an endpoint: give one of them")
-    if args.file:
+    crl_alone = bool(args.crl) and not args.host and not args.file
+    if args.file or crl_alone:
         endpoint_only = {
+            "-p/--port": crl_alone and args.port,
             "--starttls": args.starttls,
             "--resolve": args.resolve,
             "--client-cert": args.client_cert,
@@ -94,12 +96,15 @@ def _cross_check(args: Namespace) -> None:
         }
         given = [flag for flag, value in endpoint_only.items() if value]
         if given:
-            raise UsageError(f"{', '.join(given)} only apply to an endpoint (-H), not to --file")
+            checked = "--file" if args.file else "a CRL by URL (--crl without -H)"
+            raise UsageError(f"{', '.join(given)} only apply to an endpoint (-H), not to {checked}")
     if args.file_password_file and not (args.file or args.expect_file):
         raise UsageError("--file-password-file needs --file or --expect-file (the keystore)")
     if args.expect_file and not args.host:
         raise UsageError("--expect-file needs -H/--host (the service that should serve it)")
-    if not args.explain and not args.host and not args.file:
+    if args.crl_from_cert and not args.host and not args.file:
+        raise UsageError("--crl-from-cert needs -H/--host or --file (the certificate naming it)")
+    if not args.explain and not args.host and not args.file and not args.crl:
         raise UsageError("-H/--host is required (or --file PATH)")
     if args.explain and args.validity is None:
         raise UsageError("--explain needs --validity (and optionally --rotation)")

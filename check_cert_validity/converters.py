@@ -125,3 +125,13 @@ def statsd_address(text: str) -> tuple[str, int]:
         return parse_address(text)
     except ValueError as exc:
         raise invalid(str(exc)) from None
+
+
+def crl_url(text: str) -> str:
+    """``--crl URL``: an http or https URL (the download itself checks the rest)."""
+    from check_cert_validity.httpfetch import FetchError, parse_url
+
+    try:
+        return parse_url(text).text
+    except FetchError as exc:
+        raise invalid(str(exc)) from None

@@ -123,10 +123,15 @@ class FindingSummary(nagiosplugin.Summary):
     def ok(self, results: nagiosplugin.Results) -> str:
         found = _findings(results.results)  # in the order the resource yielded them
         first, earliest = found[0], min(found, key=_expiry)
-        said = [first.text]
+        said = [first]
         if _expiry(earliest) < _expiry(first):
-            said.append(earliest.text)
-        return "; ".join(said + _notes(found))
+            said.append(earliest)
+        if isinstance(first, JudgedCert) and first.kind == "certificate":
+            # a CRL judged beside the certificate is said too, however late it
+            # expires (or why it could not be read, when that was made OK): it
+            # is the other half of what the check watches
+            said.extend(item for item in found if item.kind == "crl" and item not in said)
+        return "; ".join([item.text for item in said] + _notes(found))
 
     def problem(self, results: nagiosplugin.Results) -> str:
         found = _findings(results.results)

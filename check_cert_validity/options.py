@@ -273,11 +273,29 @@ SECTIONS: tuple[tuple[str | None, tuple[Option, ...]], ...] = (
         "certificate revocation lists",
         (
             Option(
+                ("--crl",),
+                convert=converters.crl_url,
+                metavar="URL",
+                help="download the CRL at this http or https URL (within -t; one redirect, "
+                "at most 20 MiB) and judge it: alone by --validity/--rotation, or with -H or "
+                "--file beside the certificate. Refused, timed out, an HTTP error status or "
+                "not a CRL: CRITICAL (--unreachable-state)",
+            ),
+            Option(
+                ("--crl-from-cert",),
+                kind="flag",
+                help="with -H or --file: also download the CRL the leaf names (the first "
+                "http(s) URI of its CRL distribution points, the one its clients fetch) "
+                "within what is left of -t, and judge it beside the certificate; a leaf "
+                "that names none is said in the line and keeps its own state",
+            ),
+            Option(
                 ("--crl-validity",),
                 convert=converters.duration,
                 metavar="V",
                 help="how long the CA makes each CRL valid, for CRLs judged beside "
-                "certificates (--chain with a bundle that holds them) "
+                "certificates (--chain with a bundle that holds them, --crl-from-cert, "
+                "--crl with -H or --file) "
                 "(default: each CRL's own lifetime, nextUpdate - thisUpdate)",
             ),
             Option(

@@ -18,8 +18,10 @@ from check_cert_validity.states import State
 
 if TYPE_CHECKING:
     from argparse import Namespace
+    from collections.abc import Callable
 
-    from check_cert_validity.judgement import Judgement
+    from check_cert_validity.httpfetch import Download
+    from check_cert_validity.judgement import Acquired, Judgement
     from check_cert_validity.thresholds import Policy
     from check_cert_validity.udp import Sender
 
@@ -34,6 +36,11 @@ def run(args: Namespace, policy: Policy) -> tuple[str, int]:
             args.file, whole_chain, args.file_password_file, crls_beside=args.chain
         )
         where: tuple[str, int, str | None] = (args.file, 0, None)
+    elif not args.host:  # --crl URL alone
+        from check_cert_validity import crldownload
+
+        acquired = crldownload.alone(args.crl, _downloader(args))
+        where = (acquired.label, 0, None)
     else:
         from check_cert_validity import connection
 
@@ -45,6 +52,8 @@ def run(args: Namespace, policy: Policy) -> tuple[str, int]:
             endpoint.label, fetch, args.expect_file, whole_chain, args.file_password_file
         )
         where = (args.host, endpoint.port, endpoint.sni)
+    if args.crl_from_cert or (args.crl and (args.host or args.file)):
+        acquired = _crls_beside(args, acquired)
     judgement = judge(acquired, policy, now)
     if sender is not None:
         _send(args, sender, judgement, where)
@@ -55,6 +64,29 @@ def run(args: Namespace, policy: Policy) -> tuple[str, int]:
     from check_cert_validity import nagios
 
     return nagios.render(judgement, args.verbose)
+
+
+def _crls_beside(args: Namespace, acquired: Acquired) -> Acquired:
+    """``--crl URL`` and ``--crl-from-cert`` beside the certificate, after it was read."""
+    from check_cert_validity import crldownload
+
+    download = _downloader(args)
+    if args.crl:
+        acquired = crldownload.beside(acquired, args.crl, download)
+    if args.crl_from_cert:
+        acquired = crldownload.from_leaf(acquired, download)
+    return acquired
+
+
+def _downloader(args: Namespace) -> Callable[[str], Download]:
+    """A CRL download bound to the check's one deadline (``-t`` from plugin start) and -4/-6."""
+    from check_cert_validity import httpfetch
+
+    def download(url: str) -> Download:
+        started = getattr(args, "started", None)
+        return httpfetch.get(url, args.timeout, started=started, family=args.family)
+
+    return download
 
 
 def _sender(args: Namespace) -> Sender | None:

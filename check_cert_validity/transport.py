@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING, NamedTuple
 from cryptography import x509
 
 from check_cert_validity.addresses import host_port, ip_literal
-from check_cert_validity.probe import HandshakeProbe
 
 if TYPE_CHECKING:
     from check_cert_validity.clientcert import ClientIdentity
+    from check_cert_validity.probe import HandshakeProbe
 
 RECV_SIZE = 16384
 # socket.timeout became an alias of TimeoutError only in Python 3.10.
@@ -202,7 +202,7 @@ def os_reason(exc: OSError) -> str:
     return (exc.strerror or str(exc)).lower()
 
 
-def handshake(channel: Channel, probe: HandshakeProbe) -> None:
+def handshake(channel: Channel, probe: "HandshakeProbe") -> None:
     """Pump bytes between the socket and the probe until it is finished."""
     while True:
         outgoing = probe.data_to_send()
@@ -241,6 +241,10 @@ def fetch(
     deadline counts from there, so that imports are inside ``-t`` too and the
     plugin's own deadline fires before a scheduler's kill.
     """
+    # The TLS library loads here, not with the module: an HTTP download
+    # (httpfetch) uses the sockets alone.
+    from check_cert_validity.probe import HandshakeProbe
+
     deadline = Deadline(timeout, start=started)
     timings: dict[str, float] = {}
     stage = "resolving"
@@ -285,7 +289,7 @@ def fetch(
 
 
 def _result(
-    probe: HandshakeProbe,
+    probe: "HandshakeProbe",
     peer: str,
     error: str | None,
     timings: dict[str, float],

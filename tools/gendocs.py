@@ -336,6 +336,17 @@ def man_page(parser: argparse.ArgumentParser, opts: Sequence[Option], date: str)
         "\\fB\\-\\-crl\\-validity\\fR and \\fB\\-\\-crl\\-rotation\\fR.",
         "A CRL with thisUpdate in the future is CRITICAL; one without nextUpdate is "
         "UNKNOWN and says so.",
+        "\\fB\\-\\-crl\\fR \\fIURL\\fR downloads a CRL over http or https and judges "
+        "it: alone by \\fB\\-\\-validity\\fR and \\fB\\-\\-rotation\\fR, or beside the "
+        "certificate with \\fB\\-H\\fR or \\fB\\-\\-file\\fR. "
+        "\\fB\\-\\-crl\\-from\\-cert\\fR downloads the CRL the leaf names (the first http "
+        "or https URI of its CRL Distribution Points, the one its clients fetch) and "
+        "judges it beside the certificate; the worse state wins. A leaf that names none "
+        "says so in the line and keeps its own state.",
+        "The download shares the one \\fB\\-t\\fR deadline, follows one redirect, reads "
+        "at most 20 MiB and verifies nothing about the web server's certificate. Refused, "
+        "timed out, an HTTP error status or not a CRL: CRITICAL "
+        "(\\fB\\-\\-unreachable\\-state\\fR).",
         ".SH KEYSTORES",
         "\\fB\\-\\-file\\fR and \\fB\\-\\-expect\\-file\\fR also read PKCS#12 keystores "
         "(\\fI.p12\\fR, \\fI.pfx\\fR: what Java 9+ \\fBkeytool\\fR, OpenSSL and Windows "
@@ -415,6 +426,14 @@ def man_page(parser: argparse.ArgumentParser, opts: Sequence[Option], date: str)
         ".RS",
         ".EX",
         "check_cert_validity \\-\\-file /var/lib/ca/crl.pem \\-\\-validity 7d \\-\\-rotation 1d",
+        ".EE",
+        ".RE",
+        ".PP",
+        "A service's certificate and the CRL it names, downloaded as its clients do:",
+        ".PP",
+        ".RS",
+        ".EX",
+        "check_cert_validity \\-H svc.internal \\-\\-crl\\-from\\-cert",
         ".EE",
         ".RE",
         ".PP",
