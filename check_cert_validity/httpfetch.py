@@ -18,6 +18,7 @@ endpoint's (``connection refused``, ``timed out after 10s reading the body``,
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, NamedTuple
 from urllib.parse import quote, urljoin, urlsplit
 
@@ -37,6 +38,10 @@ USER_AGENT = f"check_cert_validity/{__version__}"
 # Characters kept as they are in a request target; the rest (spaces, controls,
 # non-ASCII from a Location header or a certificate) is percent-encoded.
 _TARGET_SAFE = "!#$%&'()*+,/:;=?@[]~"
+
+
+# Which of a URL's addresses may be connected to (or an exception saying none).
+Permit = Callable[["Url", list[tuple[int, tuple]]], list[tuple[int, tuple]]]
 
 
 class FetchError(transport.EndpointError):
@@ -107,14 +112,20 @@ def get(
     started: float | None = None,
     family: int = 0,
     limit: int = MAX_BODY,
+    permit: Permit | None = None,
 ) -> Download:
-    """GET ``url`` within ``timeout`` seconds of ``started`` (``time.monotonic()``; default now)."""
+    """GET ``url`` within ``timeout`` seconds of ``started`` (``time.monotonic()``; default now).
+
+    ``permit`` sees every URL's resolved addresses before any is connected
+    to, the redirect's too, and returns those that may be (the exporter's
+    ``allowed_targets``) or raises.
+    """
     deadline = transport.Deadline(timeout, start=started)
     first = parse_url(url) if isinstance(url, str) else url
     current, followed = first, 0
     while True:
         try:
-            reader, peer = _exchange(current, deadline, timeout, family, limit)
+            reader, peer = _exchange(current, deadline, timeout, family, limit, permit)
             if reader.status == 200:
                 origin = first.shown if followed else None
                 kind = reader.headers.get("content-type", "")
@@ -141,7 +152,12 @@ def get(
 
 
 def _exchange(
-    url: Url, deadline: transport.Deadline, timeout: float, family: int, limit: int
+    url: Url,
+    deadline: transport.Deadline,
+    timeout: float,
+    family: int,
+    limit: int,
+    permit: Permit | None = None,
 ) -> tuple[ResponseReader, str]:
     """One request and its response: the head always, the body only for a 200."""
     stage = "resolving"
@@ -149,6 +165,8 @@ def _exchange(
     try:
         endpoint = transport.Endpoint(url.host, url.port, family=family)
         addresses = transport.resolve(endpoint, deadline)
+        if permit is not None:
+            addresses = permit(url, addresses)
         stage = "connecting"
         sock, peer, _skipped = transport.connect(addresses, deadline)
         plain = transport.Channel(sock, deadline)

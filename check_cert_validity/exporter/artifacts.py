@@ -16,12 +16,17 @@ import asyncio
 import functools
 import os
 from concurrent.futures import Executor
+from typing import TYPE_CHECKING
 
 from check_cert_validity import acquire
+from check_cert_validity.certinfo import clean
 from check_cert_validity.exporter.config import Module
 from check_cert_validity.exporter.prober import Refused, Where
 from check_cert_validity.exporter.targets import Allowed, TargetError
 from check_cert_validity.judgement import Acquired, Unreadable
+
+if TYPE_CHECKING:
+    from check_cert_validity.httpfetch import Permit, Url
 
 # Longer than any path an operator would give (PATH_MAX is 4096 on Linux).
 MAX_PATH = 1024
@@ -77,5 +82,69 @@ async def acquired(
     trusted: bool = False,
 ) -> tuple[Where, Acquired]:
     """What a ``file`` or ``crl`` module's target holds; raises TargetError, Refused."""
+    if module.prober == "crl":
+        spot, url = crl_where(target, debug)
+        return spot, await crl_acquired(spot, url, seconds, allowed, executor, trusted)
     spot = file_where(target, debug)
     return spot, await file_acquired(module, spot, seconds, allowed, executor, trusted)
+
+
+def crl_where(target: str, debug: bool = False) -> tuple[Where, Url]:
+    """The URL as the plugin labels it (``host`` the URL, ``port`` 0, as ``--crl``)."""
+    from check_cert_validity.httpfetch import FetchError, parse_url
+
+    if not target:
+        raise TargetError("missing target: give ?target=http://host/path.crl")
+    if len(target) > MAX_PATH:
+        raise TargetError(f"target too long ({len(target)} characters, at most {MAX_PATH})")
+    try:
+        url = parse_url(target)
+    except FetchError as exc:
+        raise TargetError(str(exc)) from None
+    label = clean(target, 200)
+    return Where(label, 0, None, debug=debug, shown=label), url
+
+
+async def crl_acquired(
+    spot: Where,
+    url: Url,
+    seconds: float,
+    allowed: Allowed | None,
+    executor: Executor,
+    trusted: bool = False,
+) -> Acquired:
+    """Download and read the CRL, as ``--crl URL`` alone does; raises Refused (403)
+    when ``allowed_targets`` permits none of the URL's addresses."""
+    from check_cert_validity import crldownload, httpfetch
+
+    permit = None if trusted or allowed is None else _permit(allowed, url)
+
+    def download(text: str) -> httpfetch.Download:
+        return httpfetch.get(text, seconds, started=spot.started, permit=permit)
+
+    loop = asyncio.get_running_loop()
+    work = loop.run_in_executor(executor, crldownload.alone, url.text, download)
+    # the download ends at its own deadline; this only guards against a bug in it
+    return await asyncio.wait_for(work, seconds + 1.0)
+
+
+def _permit(allowed: Allowed, first: Url) -> Permit:
+    """The hook that holds every connection of a download to ``allowed_targets``.
+
+    The scraped URL outside them is refused (403), as an endpoint is; a
+    redirect out of them is a download that failed.
+    """
+    from check_cert_validity.httpfetch import FetchError
+
+    def check(url: Url, addresses: list[tuple[int, tuple]]) -> list[tuple[int, tuple]]:
+        if allowed.permits_name(url.host, url.port):
+            return addresses
+        kept = [item for item in addresses if allowed.permits_address(item[1][0], url.port)]
+        if kept:
+            return kept
+        shown = ", ".join(str(item[1][0]) for item in addresses[:4])
+        if url.text == first.text:
+            raise Refused(f"target {url.shown} ({shown}) is outside allowed_targets")
+        raise FetchError(f"redirected to {url.shown} ({shown}), outside allowed_targets")
+
+    return check
