@@ -24,12 +24,11 @@ import errno
 import os
 import re
 import stat
-import warnings
 from typing import NamedTuple
 
 from cryptography import x509
 
-from check_cert_validity.certinfo import clean, load_der
+from check_cert_validity.certinfo import clean, load_der, load_der_crl
 
 # Larger than any certificate bundle a service loads (Debian's whole CA
 # bundle is ~220 KiB); a bigger file is not a certificate file.
@@ -105,16 +104,6 @@ def _parse_pem(data: bytes) -> CertBundle:
         found = ", ".join(dict.fromkeys(skipped))
         raise CertFileError(f"no certificate in the file (it holds: {clean(found)})")
     raise CertFileError("no complete PEM block (a BEGIN line without its END: truncated?)")
-
-
-def load_der_crl(der: bytes) -> x509.CertificateRevocationList:
-    """Parse a DER CRL; every failure is a ValueError (as in ``load_der``)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            return x509.load_der_x509_crl(der)
-        except x509.InvalidVersion as exc:
-            raise ValueError(f"unknown CRL version: {exc}") from None
 
 
 def read(path: str) -> bytes:

@@ -10,8 +10,9 @@ free of ``|`` (the perfdata separator) and of control characters.
 # is made, and every check pays for that at start-up.
 
 import warnings
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
@@ -40,17 +41,29 @@ def clean(text: str, limit: int = MAX_TEXT) -> str:
 
 
 def load_der(der: bytes) -> x509.Certificate:
-    """Parse DER without letting cryptography's warnings reach stderr.
+    """Parse a DER certificate without letting cryptography's warnings reach stderr.
 
     cryptography warns about negative serial numbers, which some real CA
     certificates have; Icinga would append that warning to the check output.
     Every parse failure is a ValueError (cryptography raises ``InvalidVersion``,
     which is not one, for a version field it does not know).
     """
+    return _quietly(x509.load_der_x509_certificate, der)
+
+
+def load_der_crl(der: bytes) -> x509.CertificateRevocationList:
+    """Parse a DER CRL the same way (quietly; every failure a ValueError)."""
+    return _quietly(x509.load_der_x509_crl, der)
+
+
+_Parsed = TypeVar("_Parsed")
+
+
+def _quietly(loader: Callable[[bytes], _Parsed], der: bytes) -> _Parsed:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            return x509.load_der_x509_certificate(der)
+            return loader(der)
         except x509.InvalidVersion as exc:
             raise ValueError(f"unknown X.509 version: {exc}") from None
 
@@ -125,16 +138,6 @@ class CertFacts(NamedTuple):
     def kind(self) -> str:
         """What was judged, as the metrics' ``kind`` label says it."""
         return "certificate"
-
-    @property
-    def start_field(self) -> str:
-        """The name of the date it is valid from."""
-        return "notBefore"
-
-    @property
-    def end_field(self) -> str:
-        """The name of the date it is valid until."""
-        return "notAfter"
 
     @classmethod
     def from_certificate(cls, cert: x509.Certificate) -> "CertFacts":

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from check_cert_validity.acquire import crl_facts
-from check_cert_validity.certinfo import clean
+from check_cert_validity.certinfo import clean, load_der_crl
 from check_cert_validity.judgement import Acquired, AcquiredCrl, Unreadable
 
 if TYPE_CHECKING:
@@ -84,7 +84,7 @@ def parse(label: str, body: bytes, content_type: str = "") -> tuple[AcquiredCrl,
 
     if body[:1] == b"\x30":
         try:
-            return (crl_facts(label, certfile.load_der_crl(body)),)
+            return (crl_facts(label, load_der_crl(body)),)
         except ValueError:
             reason = "not a CRL (DER that does not parse as one)"
     elif _PEM_CRL in body:

@@ -53,16 +53,6 @@ class CrlFacts(NamedTuple):
         """What was judged, as the metrics' ``kind`` label says it."""
         return "crl"
 
-    @property
-    def start_field(self) -> str:
-        """The name of the date it is valid from."""
-        return "thisUpdate"
-
-    @property
-    def end_field(self) -> str:
-        """The name of the date it is valid until."""
-        return "nextUpdate"
-
     @classmethod
     def from_crl(cls, crl: x509.CertificateRevocationList) -> "CrlFacts":
         """Extract the facts; raises Undated for a CRL without nextUpdate."""

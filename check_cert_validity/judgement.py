@@ -49,6 +49,10 @@ if TYPE_CHECKING:  # what acquisition adds for the long output; transport loads 
     from check_cert_validity.transport import Fetched
 
 
+# What the two dates are called in the text, by what was judged.
+_DATES = {"certificate": ("notBefore", "notAfter"), "crl": ("thisUpdate", "nextUpdate")}
+
+
 class Unreadable(NamedTuple):
     """Why no certificate (or CRL) could be read. ``cannot_look``: UNKNOWN, since
     it says nothing about the validity: the fault is on our side (permission
@@ -239,7 +243,7 @@ def _judge_leaf(
 ) -> JudgedCert:
     verdict = leaf_verdict(leaf.time_left(now), leaf.age(now), leaf.lifetime, bounds)
     running = f"has {format_duration(leaf.time_left(now))} left"
-    ends = "expires " if leaf.kind == "certificate" else f"{leaf.end_field} "
+    ends = "expires " if leaf.kind == "certificate" else f"{_DATES[leaf.kind][1]} "
     text = _text(f"{label} {leaf.title}", leaf, now, verdict, running, ends)
     return JudgedCert(
         position,
@@ -274,10 +278,10 @@ def _text(
 ) -> str:
     """The status text: not yet valid, expired, or ``running`` (its time left) and the reasons."""
     if facts.age(now) < 0:
-        start = f"{facts.start_field} {utc_minute(facts.not_before)}"
+        start = f"{_DATES[facts.kind][0]} {utc_minute(facts.not_before)}"
         return f"{who} is {verdict.reasons[0]} ({start})"
     if facts.time_left(now) <= 0:
-        ended = f"{facts.end_field} " if facts.kind == "crl" else ""
+        ended = f"{_DATES[facts.kind][1]} " if facts.kind == "crl" else ""
         return f"{who} {verdict.reasons[0]} ({ended}{utc_minute(facts.not_after)})"
     why = "".join(f", {reason}" for reason in verdict.reasons)
     return f"{who} {running}{why} ({expires}{utc_minute(facts.not_after)})"
