@@ -18,8 +18,9 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 from check_cert_validity.exporter import config as configuration
-from check_cert_validity.exporter import exposition, fleet, landing, prober
+from check_cert_validity.exporter import exposition, fleet, groups, landing, prober
 from check_cert_validity.exporter.http import Request, Response
+from check_cert_validity.exporter.known import KnownCertificates
 from check_cert_validity.exporter.selfmetrics import SelfMetrics
 from check_cert_validity.exporter.targets import TargetError, parse_target
 from check_cert_validity.judgement import Judgement, judge
@@ -69,6 +70,9 @@ class Exporter:
             max_workers=max(4, max_in_flight), thread_name_prefix="starttls"
         )
         self.reloads: list[asyncio.Event] = []  # set on every successful reload
+        # endpoints that refused the classical key-exchange groups (kept across reloads)
+        self.refusing = groups.Remembered()
+        self.known = KnownCertificates()  # parsed certificates and their facts, by DER
 
     def reload(self) -> str | None:
         """Read the config file again; on error keep the old config and return why."""
@@ -100,7 +104,9 @@ class Exporter:
         """Acquire and judge one endpoint; raises prober.Refused."""
         spot = prober.where(module, host, port, debug)
         allowed = self.config.allowed if check_allowed else None
-        acquired = await prober.acquired(module, spot, seconds, allowed, self.executor)
+        acquired = await prober.acquired(
+            module, spot, seconds, allowed, self.executor, self.refusing, self.known
+        )
         judgement = judge(acquired, module.policy, datetime.now(UTC))
         duration = time.monotonic() - spot.started
         self.metrics.probed(module.name, judgement.probe_success, duration)

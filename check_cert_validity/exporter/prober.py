@@ -23,7 +23,10 @@ from dataclasses import dataclass, field
 
 from check_cert_validity import acquire, transport
 from check_cert_validity.addresses import host_port, ip_literal
+from check_cert_validity.certinfo import load_der
+from check_cert_validity.exporter import groups
 from check_cert_validity.exporter.config import Module
+from check_cert_validity.exporter.known import KnownCertificates
 from check_cert_validity.exporter.targets import Allowed
 from check_cert_validity.judgement import Acquired, Unreadable
 from check_cert_validity.probe import HandshakeProbe
@@ -157,11 +160,12 @@ async def _handshake(sock: socket.socket, probe: HandshakeProbe) -> None:
 
 
 def _fetched(
-    probe: HandshakeProbe, peer: str, error: str | None, timings: dict[str, float]
+    probe: HandshakeProbe, peer: str, error: str | None, timings: dict[str, float], whole: bool
 ) -> transport.Fetched:
+    # the chain as presented is read (parsed anew) only where it is judged or shown
     return transport.Fetched(
         certificates=probe.certificates,
-        presented=probe.presented if probe.completed else probe.certificates,
+        presented=probe.presented if probe.completed and whole else probe.certificates,
         peer=peer,
         tls_version=probe.tls_version,
         cipher=probe.cipher,
@@ -176,8 +180,17 @@ async def fetch(
     seconds: float,
     allowed: Allowed | None,
     executor: Executor | None = None,
+    refusing: groups.Remembered | None = None,
+    known: KnownCertificates | None = None,
 ) -> transport.Fetched:
-    """The endpoint's certificates within ``seconds``; raises EndpointError or Refused."""
+    """The endpoint's certificates within ``seconds``; raises EndpointError or Refused.
+
+    ``refusing`` remembers the endpoints that refused the classical groups'
+    ClientHello; those get OpenSSL's default groups (``groups.py``).
+    ``known`` parses each distinct certificate once (``known.py``).
+    """
+    whole = _whole_chain(module, spot)
+    parse = known.parse if known is not None else load_der
     loop = asyncio.get_running_loop()
     start = loop.time()
     end = start + seconds
@@ -186,6 +199,11 @@ async def fetch(
     probe: HandshakeProbe | None = None
     sock: socket.socket | None = None
     peer = ""
+    endpoint = (spot.label, spot.sni)
+    fallback = module.default_groups_context
+    context = module.context
+    if refusing is not None and endpoint in refusing:
+        context = fallback
     try:
         async with asyncio.timeout_at(end):
             addresses = permitted(allowed, spot, await _resolve(module, spot))
@@ -194,21 +212,32 @@ async def fetch(
             if module.starttls and _has_preamble(module.starttls):
                 stage = "in the STARTTLS preamble"
                 return await _fetch_in_thread(module, spot, addresses, end, executor)
-            stage = "connecting"
-            sock, peer = await _connect(addresses, end, spot)
-            timings["connect"] = loop.time() - start
-            stage = "during the TLS handshake"
-            probe = HandshakeProbe(spot.sni, context=module.context)
-            await _handshake(sock, probe)
-            timings["handshake"] = loop.time() - start
-            spot.log(f"handshake done: {probe.tls_version} {probe.cipher} {probe.error or ''}")
+            while True:
+                stage = "connecting"
+                sock, peer = await _connect(addresses, end, spot)
+                timings["connect"] = loop.time() - start
+                stage = "during the TLS handshake"
+                probe = HandshakeProbe(spot.sni, context=context, parse=parse)
+                await _handshake(sock, probe)
+                timings["handshake"] = loop.time() - start
+                spot.log(f"handshake done: {probe.tls_version} {probe.cipher} {probe.error or ''}")
+                if not probe.refused_hello or fallback is None or context is fallback:
+                    break
+                # once, and remembered: it may accept only OpenSSL's default (hybrid) groups
+                spot.log("the ClientHello with classical groups was refused: again with OpenSSL's")
+                if refusing is not None:
+                    refusing.add(endpoint)
+                context = fallback
+                sock.close()
+                probe.release()
+                sock = probe = None
     except TimeoutError:
         if probe is not None and probe.certificates:
-            return _fetched(probe, peer, f"timed out after {seconds:g}s", timings)
+            return _fetched(probe, peer, f"timed out after {seconds:g}s", timings, whole)
         raise transport.EndpointError(f"timed out after {seconds:g}s {stage}") from None
     except OSError as exc:
         if probe is not None and probe.certificates:
-            return _fetched(probe, peer, transport.os_reason(exc), timings)
+            return _fetched(probe, peer, transport.os_reason(exc), timings, whole)
         raise transport.EndpointError(f"{transport.os_reason(exc)} {stage}") from None
     finally:
         if sock is not None:
@@ -218,7 +247,12 @@ async def fetch(
     assert probe is not None
     if not probe.certificates:
         raise transport.EndpointError(probe.explain_failure())
-    return _fetched(probe, peer, probe.error, timings)
+    return _fetched(probe, peer, probe.error, timings, whole)
+
+
+def _whole_chain(module: Module, spot: Where) -> bool:
+    """The chain beyond the leaf is read when judged (chain: true) or shown (&debug=true)."""
+    return module.policy.whole_chain or spot.debug
 
 
 def _has_preamble(name: str) -> bool:
@@ -257,12 +291,16 @@ async def acquired(
     seconds: float,
     allowed: Allowed | None,
     executor: Executor | None = None,
+    refusing: groups.Remembered | None = None,
+    known: KnownCertificates | None = None,
 ) -> Acquired:
     """What the plugin's acquisition step would have for this endpoint; raises Refused."""
     try:
-        got = await fetch(module, spot, seconds, allowed, executor)
+        got = await fetch(module, spot, seconds, allowed, executor, refusing, known)
     except transport.EndpointError as exc:
         spot.log(f"no certificate: {exc}")
         return Acquired(spot.label, unreadable=Unreadable(str(exc)))
-    # the chain beyond the leaf is read when judged (chain: true) or shown (&debug=true)
-    return acquire.from_fetched(spot.label, got, module.policy.whole_chain or spot.debug)
+    if known is None or _whole_chain(module, spot):
+        return acquire.from_fetched(spot.label, got, _whole_chain(module, spot))
+    # acquire.from_fetched's leaf-only answer, with the leaf's facts read once
+    return Acquired(spot.label, (known.facts(got.certificates[0]),), session=got)
