@@ -11,6 +11,7 @@ over the in-flight bound (503), each with a one-line reason.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections import OrderedDict, deque
@@ -32,6 +33,10 @@ SCRAPE_TIMEOUT_HEADER = "x-prometheus-scrape-timeout-seconds"
 # probe that waits for its whole deadline is recorded.
 SCRAPE_MARGIN = 0.5
 MIN_DEADLINE = 0.1
+
+
+# A fleet's targets come back every scrape; what cannot be parsed raises and is not kept.
+_target = functools.lru_cache(maxsize=4096)(parse_target)
 
 
 def probe_seconds(module_timeout: float, header: str | None) -> float:
@@ -73,6 +78,7 @@ class Exporter:
         # endpoints that refused the classical key-exchange groups (kept across reloads)
         self.refusing = groups.Remembered()
         self.known = KnownCertificates()  # parsed certificates and their facts, by DER
+        self.templates = exposition.Templates()  # /probe texts with the clock's values open
 
     def reload(self) -> str | None:
         """Read the config file again; on error keep the old config and return why."""
@@ -167,7 +173,7 @@ class Exporter:
         query = request.query
         config = self.config  # one config for the whole probe, whatever a reload does
         try:
-            host, port = parse_target(query.get("target", ""))
+            host, port = _target(query.get("target", ""))
         except TargetError as exc:
             return Response.text(400, str(exc))
         name = query.get("module", configuration.DEFAULT_MODULE)
@@ -190,7 +196,7 @@ class Exporter:
             return Response.text(403, str(exc))
         finally:
             self.in_flight -= 1
-        text = exposition.probe_text(judgement, spot.host, spot.port, spot.sni, duration)
+        text = self.templates.text(judgement, spot.host, spot.port, spot.sni, duration)
         if debug:
             return Response.text(200, _debug_text(spot, judgement, text))
         return Response(

@@ -16,6 +16,7 @@ is bounded by it.
 from __future__ import annotations
 
 import asyncio
+import functools
 import socket
 import time
 from concurrent.futures import Executor
@@ -75,7 +76,7 @@ def where(module: Module, host: str, port: int | None, debug: bool = False) -> W
 async def _resolve(module: Module, spot: Where) -> Addresses:
     endpoint = transport.Endpoint(spot.host, spot.port, spot.sni, module.family)
     if ip_literal(spot.host):  # no DNS: the plugin's own checks, without blocking
-        return transport.resolve(endpoint, transport.Deadline(1.0))
+        return list(_literal_addresses(endpoint))
     family = {4: socket.AF_INET, 6: socket.AF_INET6}.get(module.family, socket.AF_UNSPEC)
     loop = asyncio.get_running_loop()
     try:
@@ -89,6 +90,12 @@ async def _resolve(module: Module, spot: Where) -> Addresses:
     if not found:
         raise transport.EndpointError(f"cannot resolve {spot.host!r}: no address")
     return found
+
+
+@functools.lru_cache(maxsize=1024)
+def _literal_addresses(endpoint: transport.Endpoint) -> tuple[tuple[int, tuple], ...]:
+    """An IP literal's addresses: the same every time, so worked out once (errors are not kept)."""
+    return tuple(transport.resolve(endpoint, transport.Deadline(1.0)))
 
 
 def permitted(allowed: Allowed | None, spot: Where, addresses: Addresses) -> Addresses:
