@@ -123,7 +123,7 @@ class Exporter:
         if not judgement.probe_success:
             # at the default level: an operator reading the journal sees why a target is down
             log.warning("probe failed", extra={"fields": {**fields, "reason": summary}})
-        else:
+        elif log.isEnabledFor(logging.DEBUG):  # not built for every probe at the default level
             log.debug("probe done", extra={"fields": {**fields, "seconds": f"{duration:.3f}"}})
         key = (spot.label, module.name)
         self.fleet.pop(key, None)
