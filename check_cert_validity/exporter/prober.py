@@ -132,7 +132,8 @@ async def _connect(addresses: Addresses, end: float, spot: Where) -> tuple[socke
             failures.append(f"{peer}: {transport.os_reason(exc)}")
             continue
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        spot.log(f"connected to {peer}")
+        if spot.debug:  # the line is not even made for ordinary probes
+            spot.log(f"connected to {peer}")
         return sock, peer
     if len(failures) == 1:
         raise transport.EndpointError(failures[0].split(": ", 1)[1])
@@ -215,7 +216,9 @@ async def fetch(
         async with asyncio.timeout_at(end):
             addresses = permitted(allowed, spot, await _resolve(module, spot))
             timings["resolve"] = loop.time() - start
-            spot.log(f"resolved {spot.host} to {', '.join(str(a[1][0]) for a in addresses)}")
+            if spot.debug:
+                shown = ", ".join(str(a[1][0]) for a in addresses)
+                spot.log(f"resolved {spot.host} to {shown}")
             if module.starttls and _has_preamble(module.starttls):
                 stage = "in the STARTTLS preamble"
                 return await _fetch_in_thread(module, spot, addresses, end, executor)
@@ -227,7 +230,9 @@ async def fetch(
                 probe = HandshakeProbe(spot.sni, context=context, parse=parse)
                 await _handshake(sock, probe)
                 timings["handshake"] = loop.time() - start
-                spot.log(f"handshake done: {probe.tls_version} {probe.cipher} {probe.error or ''}")
+                if spot.debug:
+                    done = f"{probe.tls_version} {probe.cipher} {probe.error or ''}"
+                    spot.log(f"handshake done: {done}")
                 if not probe.refused_hello or fallback is None or context is fallback:
                     break
                 # once, and remembered: it may accept only OpenSSL's default (hybrid) groups
