@@ -59,9 +59,10 @@ def client_context(
     if identity is not None:
         load_identity(context, identity.chain, identity.key)
     # OpenSSL's own key-exchange groups, key shares and all: sending only a
-    # classical share would save ~1M instructions, but OpenSSL 3.5 servers
-    # (Debian 13's) prefer the post-quantum hybrid and would ask again
-    # (HelloRetryRequest), a round trip every check.
+    # classical share with the hybrid still listed would save ~1M instructions,
+    # but OpenSSL 3.5 servers (Debian 13's) prefer the post-quantum hybrid and
+    # would ask again (HelloRetryRequest), a round trip every check. The
+    # exporter leaves the hybrid out altogether (exporter/groups.py).
     return context
 
 
