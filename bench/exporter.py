@@ -4,6 +4,7 @@ Run after ``pip install '.[exporter]'`` (and ``apt install prometheus-blackbox-e
 
     python bench/exporter.py            # 3 interleaved rounds of 400 probes per cell
     python bench/exporter.py --quick    # 1 round of 100, for CI (numbers not asserted)
+    python bench/exporter.py --instructions   # also this exporter's instructions per probe
 
 It serves an ECDSA P-256 and an RSA-2048 leaf from a threaded loopback TLS
 server, starts both exporters on loopback (blackbox_exporter with the tcp
@@ -14,6 +15,12 @@ machine drift hits both alike. Per cell: probes per second, the exporter's
 CPU ms per probe (utime+stime of its process, from /proc), and its RSS
 before the first and after the last probe. Every answer is checked to be a
 successful probe.
+
+``--instructions`` also counts this exporter's user-space instructions per
+probe with valgrind's callgrind, which a shared machine's load cannot blur:
+two runs of different lengths under callgrind, one scraper, and the
+difference divided by the difference in probes (start-up and warm-up cancel
+out).
 """
 
 from __future__ import annotations
@@ -92,8 +99,8 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_port(port: int) -> None:
-    deadline = time.monotonic() + 20
+def wait_port(port: int, seconds: float = 20) -> None:
+    deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         try:
             socket.create_connection(("127.0.0.1", port), 0.2).close()
@@ -118,10 +125,12 @@ def rss_mib(pid: int) -> float:
 class Peer:
     """One exporter process and how to probe through it."""
 
-    def __init__(self, name: str, command: list[str], port: int, path: str, ok: bytes) -> None:
+    def __init__(
+        self, name: str, command: list[str], port: int, path: str, ok: bytes, start: float = 20
+    ) -> None:
         self.name, self.port, self.path, self.ok = name, port, path, ok
         self.proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_port(port)
+        wait_port(port, start)
         self.rss_before = rss_mib(self.proc.pid)
 
     def scrape(self, target: str, count: int) -> None:
@@ -153,11 +162,34 @@ class Peer:
         self.proc.wait(10)
 
 
+def instructions(server: ThreadedTLSServer, directory: str, counts: tuple[int, int]) -> float:
+    """This exporter's user-space instructions per probe, by callgrind (one scraper)."""
+    totals = []
+    for count in counts:
+        out = os.path.join(directory, f"callgrind.{server.port}.{count}")
+        port = free_port()
+        command = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"]
+        command += [sys.executable, "-m", "check_cert_validity.exporter"]
+        command += ["--web.listen-address", f"127.0.0.1:{port}", "--log.level", "warn"]
+        peer = Peer("callgrind", command, port, "/probe?target={target}", b"_success{", 180)
+        peer.cell(f"127.0.0.1:{server.port}", 1, 16)
+        peer.scrape(f"127.0.0.1:{server.port}", count)
+        peer.proc.terminate()  # SIGTERM: the exporter stops cleanly, callgrind writes its file
+        peer.proc.wait(120)
+        with open(out) as handle:
+            summary = next(line for line in handle if line.startswith("summary:"))
+        totals.append(int(summary.split()[1]))
+    return (totals[1] - totals[0]) / (counts[1] - counts[0])
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--quick", action="store_true", help="1 round of 100 probes per cell")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--probes", type=int, default=400)
+    parser.add_argument(
+        "--instructions", action="store_true", help="also count instructions per probe (valgrind)"
+    )
     args = parser.parse_args()
     rounds, probes = (1, 96) if args.quick else (args.rounds, args.probes)
     ours = shutil.which("check_cert_validity_exporter") or os.path.join(
@@ -205,6 +237,14 @@ def main() -> int:
                             cell = peer.cell(f"127.0.0.1:{server.port}", scrapers, probes)
                             results.setdefault((peer.name, key, scrapers), []).append(cell)
             rss_after = {peer.name: rss_mib(peer.proc.pid) for peer in peers}
+            for peer in peers:  # out of the way of the counted runs (stop() again is harmless)
+                peer.stop()
+            counted = {}
+            if args.instructions and shutil.which("valgrind"):
+                for key, server in servers.items():
+                    counted[key] = instructions(server, directory, (100, 400))
+            elif args.instructions:
+                print("valgrind not installed: no instruction counts")
         finally:
             for peer in peers:
                 peer.stop()
@@ -221,6 +261,8 @@ def main() -> int:
             f"{peer.name}: RSS {peer.rss_before:.1f} MiB before, "
             f"{rss_after[peer.name]:.1f} MiB after"
         )
+    for key, count in counted.items():
+        print(f"check_cert_validity_exporter {key}: {count / 1e6:.2f}M instructions per probe")
     if len(peers) == 2:
         print("ratios, this exporter / blackbox_exporter:")
         for key in servers:

@@ -17,7 +17,7 @@ States:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
@@ -59,9 +59,10 @@ def client_context(
     if identity is not None:
         load_identity(context, identity.chain, identity.key)
     # OpenSSL's own key-exchange groups, key shares and all: sending only a
-    # classical share would save ~1M instructions, but OpenSSL 3.5 servers
-    # (Debian 13's) prefer the post-quantum hybrid and would ask again
-    # (HelloRetryRequest), a round trip every check.
+    # classical share with the hybrid still listed would save ~1M instructions,
+    # but OpenSSL 3.5 servers (Debian 13's) prefer the post-quantum hybrid and
+    # would ask again (HelloRetryRequest), a round trip every check. The
+    # exporter leaves the hybrid out altogether (exporter/groups.py).
     return context
 
 
@@ -80,7 +81,9 @@ class HandshakeProbe:
         alpn: bytes | None = None,
         identity: ClientIdentity | None = None,
         context: SSL.Context | None = None,
+        parse: Callable[[bytes], x509.Certificate] = load_der,
     ) -> None:
+        self._parse = parse  # DER -> certificate (the exporter's remembers those it saw)
         if context is None:
             context = client_context(alpn=alpn, identity=identity)
         self._conn = SSL.Connection(context, None)
@@ -184,7 +187,7 @@ class HandshakeProbe:
             if depth != len(chain):
                 break
             try:
-                chain.append(load_der(self._by_depth[depth]))
+                chain.append(self._parse(self._by_depth[depth]))
             except _UNPARSEABLE:
                 break
         self._parsed = tuple(chain)
@@ -212,6 +215,12 @@ class HandshakeProbe:
     def cipher(self) -> str:
         """Negotiated cipher name, or an empty string."""
         return self._conn.get_cipher_name() or ""
+
+    @property
+    def refused_hello(self) -> bool:
+        """True when it ended before any ServerHello: the server answered the ClientHello
+        with an alert or closed without a word (what one that shares no group with us does)."""
+        return self.finished and not self._by_depth and self._first_bytes[:1] in (b"", b"\x15")
 
     def explain_failure(self) -> str:
         """Why no certificate came: names a non-TLS peer by what it sent."""

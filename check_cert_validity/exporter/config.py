@@ -110,7 +110,9 @@ class Module:
     """One module: the plugin options it sets, read, and the policy they make.
 
     ``given`` keeps the keys as written (for the landing page); ``context`` is
-    the TLS client context every probe of this module shares.
+    the TLS client context every probe of this module shares, offering the
+    classical key-exchange groups; ``default_groups_context`` is the same with
+    OpenSSL's own groups, for endpoints that refuse those (``groups.py``).
     """
 
     name: str
@@ -127,6 +129,7 @@ class Module:
     client_key: str | None = None
     given: tuple[tuple[str, str], ...] = ()
     context: Any = field(default=None, compare=False, repr=False)
+    default_groups_context: Any = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,16 +263,19 @@ def build_module(name: str, keys: dict[str, Any], where: str = "") -> Module:
         given=tuple((key, str(raw)) for key, raw in keys.items()),
     )
     try:
-        context = _context(module)
+        context, default_groups = _contexts(module)
     except ValueError as exc:
         raise fail("client_cert", str(exc)) from None
     object.__setattr__(module, "context", context)
+    object.__setattr__(module, "default_groups_context", default_groups)
     return module
 
 
-def _context(module: Module) -> Any:
-    """The module's shared TLS context (client identity read once, here)."""
+def _contexts(module: Module) -> tuple[Any, Any]:
+    """The module's shared TLS contexts, classical groups and OpenSSL's own (client
+    identity read once, here); the same one twice where the groups cannot be set."""
     from check_cert_validity import clientcert, probe
+    from check_cert_validity.exporter import groups
 
     identity = None
     if module.client_cert:
@@ -282,7 +288,9 @@ def _context(module: Module) -> Any:
         from check_cert_validity.starttls import PROTOCOLS
 
         alpn = PROTOCOLS[module.starttls].alpn
-    return probe.client_context(alpn=alpn, identity=identity)
+    default_groups = probe.client_context(alpn=alpn, identity=identity)
+    classical = probe.client_context(alpn=alpn, identity=identity)
+    return (classical if groups.restrict(classical) else default_groups), default_groups
 
 
 DEFAULT_MODULE = "default"

@@ -11,15 +11,17 @@ over the in-flight bound (503), each with a one-line reason.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections import OrderedDict, deque
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
-from check_cert_validity.exporter import artifacts, exposition, fleet, landing, prober
+from check_cert_validity.exporter import artifacts, exposition, fleet, groups, landing, prober
 from check_cert_validity.exporter import config as configuration
 from check_cert_validity.exporter.http import Request, Response
+from check_cert_validity.exporter.known import KnownCertificates
 from check_cert_validity.exporter.selfmetrics import SelfMetrics
 from check_cert_validity.exporter.targets import TargetError, parse_target
 from check_cert_validity.judgement import Judgement, judge
@@ -31,6 +33,10 @@ SCRAPE_TIMEOUT_HEADER = "x-prometheus-scrape-timeout-seconds"
 # probe that waits for its whole deadline is recorded.
 SCRAPE_MARGIN = 0.5
 MIN_DEADLINE = 0.1
+
+
+# A fleet's targets come back every scrape; what cannot be parsed raises and is not kept.
+_target = functools.lru_cache(maxsize=4096)(parse_target)
 
 
 def probe_seconds(module_timeout: float, header: str | None) -> float:
@@ -69,6 +75,10 @@ class Exporter:
             max_workers=max(4, max_in_flight), thread_name_prefix="starttls"
         )
         self.reloads: list[asyncio.Event] = []  # set on every successful reload
+        # endpoints that refused the classical key-exchange groups (kept across reloads)
+        self.refusing = groups.Remembered()
+        self.known = KnownCertificates()  # parsed certificates and their facts, by DER
+        self.templates = exposition.Templates()  # /probe texts with the clock's values open
 
     def reload(self) -> str | None:
         """Read the config file again; on error keep the old config and return why."""
@@ -101,7 +111,9 @@ class Exporter:
         allowed = self.config.allowed if check_allowed else None
         if module.prober == "tls":
             spot = prober.where(module, host, port, debug)
-            acquired = await prober.acquired(module, spot, seconds, allowed, self.executor)
+            acquired = await prober.acquired(
+                module, spot, seconds, allowed, self.executor, self.refusing, self.known
+            )
         else:  # host is the target as given: a path, or a CRL's URL
             spot, acquired = await artifacts.acquired(
                 module, host, seconds, allowed, self.executor, debug, trusted=not check_allowed
@@ -116,7 +128,7 @@ class Exporter:
         if not judgement.probe_success:
             # at the default level: an operator reading the journal sees why a target is down
             log.warning("probe failed", extra={"fields": {**fields, "reason": summary}})
-        else:
+        elif log.isEnabledFor(logging.DEBUG):  # not built for every probe at the default level
             log.debug("probe done", extra={"fields": {**fields, "seconds": f"{duration:.3f}"}})
         key = (spot.label, module.name)
         self.fleet.pop(key, None)
@@ -172,7 +184,7 @@ class Exporter:
             host, port = target, None  # a path or a URL, read by the prober itself
         else:
             try:
-                host, port = parse_target(target)
+                host, port = _target(target)
             except TargetError as exc:
                 return Response.text(400, str(exc))
         if module is None:
@@ -195,7 +207,7 @@ class Exporter:
             return Response.text(400, str(exc))
         finally:
             self.in_flight -= 1
-        text = exposition.probe_text(judgement, spot.host, spot.port, spot.sni, duration)
+        text = self.templates.text(judgement, spot.host, spot.port, spot.sni, duration)
         if debug:
             return Response.text(200, _debug_text(spot, judgement, text))
         return Response(

@@ -16,6 +16,7 @@ is bounded by it.
 from __future__ import annotations
 
 import asyncio
+import functools
 import socket
 import time
 from concurrent.futures import Executor
@@ -23,7 +24,10 @@ from dataclasses import dataclass, field
 
 from check_cert_validity import acquire, transport
 from check_cert_validity.addresses import host_port, ip_literal
+from check_cert_validity.certinfo import load_der
+from check_cert_validity.exporter import groups
 from check_cert_validity.exporter.config import Module
+from check_cert_validity.exporter.known import KnownCertificates
 from check_cert_validity.exporter.targets import Allowed
 from check_cert_validity.judgement import Acquired, Unreadable
 from check_cert_validity.probe import HandshakeProbe
@@ -73,7 +77,7 @@ def where(module: Module, host: str, port: int | None, debug: bool = False) -> W
 async def _resolve(module: Module, spot: Where) -> Addresses:
     endpoint = transport.Endpoint(spot.host, spot.port, spot.sni, module.family)
     if ip_literal(spot.host):  # no DNS: the plugin's own checks, without blocking
-        return transport.resolve(endpoint, transport.Deadline(1.0))
+        return list(_literal_addresses(endpoint))
     family = {4: socket.AF_INET, 6: socket.AF_INET6}.get(module.family, socket.AF_UNSPEC)
     loop = asyncio.get_running_loop()
     try:
@@ -87,6 +91,12 @@ async def _resolve(module: Module, spot: Where) -> Addresses:
     if not found:
         raise transport.EndpointError(f"cannot resolve {spot.host!r}: no address")
     return found
+
+
+@functools.lru_cache(maxsize=1024)
+def _literal_addresses(endpoint: transport.Endpoint) -> tuple[tuple[int, tuple], ...]:
+    """An IP literal's addresses: the same every time, so worked out once (errors are not kept)."""
+    return tuple(transport.resolve(endpoint, transport.Deadline(1.0)))
 
 
 def permitted(allowed: Allowed | None, spot: Where, addresses: Addresses) -> Addresses:
@@ -123,7 +133,8 @@ async def _connect(addresses: Addresses, end: float, spot: Where) -> tuple[socke
             failures.append(f"{peer}: {transport.os_reason(exc)}")
             continue
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        spot.log(f"connected to {peer}")
+        if spot.debug:  # the line is not even made for ordinary probes
+            spot.log(f"connected to {peer}")
         return sock, peer
     if len(failures) == 1:
         raise transport.EndpointError(failures[0].split(": ", 1)[1])
@@ -158,11 +169,12 @@ async def _handshake(sock: socket.socket, probe: HandshakeProbe) -> None:
 
 
 def _fetched(
-    probe: HandshakeProbe, peer: str, error: str | None, timings: dict[str, float]
+    probe: HandshakeProbe, peer: str, error: str | None, timings: dict[str, float], whole: bool
 ) -> transport.Fetched:
+    # the chain as presented is read (parsed anew) only where it is judged or shown
     return transport.Fetched(
         certificates=probe.certificates,
-        presented=probe.presented if probe.completed else probe.certificates,
+        presented=probe.presented if probe.completed and whole else probe.certificates,
         peer=peer,
         tls_version=probe.tls_version,
         cipher=probe.cipher,
@@ -177,8 +189,17 @@ async def fetch(
     seconds: float,
     allowed: Allowed | None,
     executor: Executor | None = None,
+    refusing: groups.Remembered | None = None,
+    known: KnownCertificates | None = None,
 ) -> transport.Fetched:
-    """The endpoint's certificates within ``seconds``; raises EndpointError or Refused."""
+    """The endpoint's certificates within ``seconds``; raises EndpointError or Refused.
+
+    ``refusing`` remembers the endpoints that refused the classical groups'
+    ClientHello; those get OpenSSL's default groups (``groups.py``).
+    ``known`` parses each distinct certificate once (``known.py``).
+    """
+    whole = _whole_chain(module, spot)
+    parse = known.parse if known is not None else load_der
     loop = asyncio.get_running_loop()
     start = loop.time()
     end = start + seconds
@@ -187,29 +208,49 @@ async def fetch(
     probe: HandshakeProbe | None = None
     sock: socket.socket | None = None
     peer = ""
+    endpoint = (spot.label, spot.sni)
+    fallback = module.default_groups_context
+    context = module.context
+    if refusing is not None and endpoint in refusing:
+        context = fallback
     try:
         async with asyncio.timeout_at(end):
             addresses = permitted(allowed, spot, await _resolve(module, spot))
             timings["resolve"] = loop.time() - start
-            spot.log(f"resolved {spot.host} to {', '.join(str(a[1][0]) for a in addresses)}")
+            if spot.debug:
+                shown = ", ".join(str(a[1][0]) for a in addresses)
+                spot.log(f"resolved {spot.host} to {shown}")
             if module.starttls and _has_preamble(module.starttls):
                 stage = "in the STARTTLS preamble"
                 return await _fetch_in_thread(module, spot, addresses, end, executor)
-            stage = "connecting"
-            sock, peer = await _connect(addresses, end, spot)
-            timings["connect"] = loop.time() - start
-            stage = "during the TLS handshake"
-            probe = HandshakeProbe(spot.sni, context=module.context)
-            await _handshake(sock, probe)
-            timings["handshake"] = loop.time() - start
-            spot.log(f"handshake done: {probe.tls_version} {probe.cipher} {probe.error or ''}")
+            while True:
+                stage = "connecting"
+                sock, peer = await _connect(addresses, end, spot)
+                timings["connect"] = loop.time() - start
+                stage = "during the TLS handshake"
+                probe = HandshakeProbe(spot.sni, context=context, parse=parse)
+                await _handshake(sock, probe)
+                timings["handshake"] = loop.time() - start
+                if spot.debug:
+                    done = f"{probe.tls_version} {probe.cipher} {probe.error or ''}"
+                    spot.log(f"handshake done: {done}")
+                if not probe.refused_hello or fallback is None or context is fallback:
+                    break
+                # once, and remembered: it may accept only OpenSSL's default (hybrid) groups
+                spot.log("the ClientHello with classical groups was refused: again with OpenSSL's")
+                if refusing is not None:
+                    refusing.add(endpoint)
+                context = fallback
+                sock.close()
+                probe.release()
+                sock = probe = None
     except TimeoutError:
         if probe is not None and probe.certificates:
-            return _fetched(probe, peer, f"timed out after {seconds:g}s", timings)
+            return _fetched(probe, peer, f"timed out after {seconds:g}s", timings, whole)
         raise transport.EndpointError(f"timed out after {seconds:g}s {stage}") from None
     except OSError as exc:
         if probe is not None and probe.certificates:
-            return _fetched(probe, peer, transport.os_reason(exc), timings)
+            return _fetched(probe, peer, transport.os_reason(exc), timings, whole)
         raise transport.EndpointError(f"{transport.os_reason(exc)} {stage}") from None
     finally:
         if sock is not None:
@@ -219,7 +260,12 @@ async def fetch(
     assert probe is not None
     if not probe.certificates:
         raise transport.EndpointError(probe.explain_failure())
-    return _fetched(probe, peer, probe.error, timings)
+    return _fetched(probe, peer, probe.error, timings, whole)
+
+
+def _whole_chain(module: Module, spot: Where) -> bool:
+    """The chain beyond the leaf is read when judged (chain: true) or shown (&debug=true)."""
+    return module.policy.whole_chain or spot.debug
 
 
 def _has_preamble(name: str) -> bool:
@@ -258,12 +304,16 @@ async def acquired(
     seconds: float,
     allowed: Allowed | None,
     executor: Executor | None = None,
+    refusing: groups.Remembered | None = None,
+    known: KnownCertificates | None = None,
 ) -> Acquired:
     """What the plugin's acquisition step would have for this endpoint; raises Refused."""
     try:
-        got = await fetch(module, spot, seconds, allowed, executor)
+        got = await fetch(module, spot, seconds, allowed, executor, refusing, known)
     except transport.EndpointError as exc:
         spot.log(f"no certificate: {exc}")
         return Acquired(spot.label, unreadable=Unreadable(str(exc)))
-    # the chain beyond the leaf is read when judged (chain: true) or shown (&debug=true)
-    return acquire.from_fetched(spot.label, got, module.policy.whole_chain or spot.debug)
+    if known is None or _whole_chain(module, spot):
+        return acquire.from_fetched(spot.label, got, _whole_chain(module, spot))
+    # acquire.from_fetched's leaf-only answer, with the leaf's facts read once
+    return Acquired(spot.label, (known.facts(got.certificates[0]),), session=got)

@@ -9,6 +9,8 @@ written as text directly, which costs a fraction of building its objects.
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import (
     CollectorRegistry,
     Counter,
@@ -57,10 +59,19 @@ class SelfMetrics:
             registry=self.registry,
         )
 
+        # each module's labelled children, looked up once (labels() locks and builds a key)
+        self._children: dict[tuple[str, bool], tuple[Any, Any]] = {}
+
     def probed(self, module: str, success: bool, seconds: float) -> None:
         """Count one finished probe."""
-        self.probes.labels(module, "success" if success else "failure").inc()
-        self.duration.labels(module).observe(seconds)
+        children = self._children.get((module, success))
+        if children is None:
+            children = self._children[(module, success)] = (
+                self.probes.labels(module, "success" if success else "failure"),
+                self.duration.labels(module),
+            )
+        children[0].inc()
+        children[1].observe(seconds)
 
     def reloaded(self, ok: bool) -> None:
         """Record a config load attempt."""
