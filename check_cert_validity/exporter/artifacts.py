@@ -26,6 +26,9 @@ from check_cert_validity.exporter.targets import Allowed, TargetError
 from check_cert_validity.judgement import Acquired, Unreadable
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from check_cert_validity import httpfetch
     from check_cert_validity.httpfetch import Permit, Url
 
 # Longer than any path an operator would give (PATH_MAX is 4096 on Linux).
@@ -115,24 +118,55 @@ async def crl_acquired(
 ) -> Acquired:
     """Download and read the CRL, as ``--crl URL`` alone does; raises Refused (403)
     when ``allowed_targets`` permits none of the URL's addresses."""
-    from check_cert_validity import crldownload, httpfetch
+    from check_cert_validity import crldownload
 
-    permit = None if trusted or allowed is None else _permit(allowed, url)
-
-    def download(text: str) -> httpfetch.Download:
-        return httpfetch.get(text, seconds, started=spot.started, permit=permit)
-
+    permit = None if trusted or allowed is None else _permit(allowed, url.text)
+    download = _downloader(spot, seconds, permit)
     loop = asyncio.get_running_loop()
     work = loop.run_in_executor(executor, crldownload.alone, url.text, download)
     # the download ends at its own deadline; this only guards against a bug in it
     return await asyncio.wait_for(work, seconds + 1.0)
 
 
-def _permit(allowed: Allowed, first: Url) -> Permit:
+async def crl_from_leaf(
+    acquired: Acquired,
+    spot: Where,
+    seconds: float,
+    allowed: Allowed | None,
+    executor: Executor,
+    trusted: bool = False,
+) -> Acquired:
+    """``crl_from_cert``: the CRL the served leaf names, beside it, within the probe's
+    deadline, as ``--crl-from-cert`` does. A distribution point outside
+    ``allowed_targets`` is a CRL that could not be read, never a 403: the
+    scraper named the endpoint, the certificate named the URL."""
+    from check_cert_validity import crldownload
+
+    permit = None if trusted or allowed is None else _permit(allowed, None)
+    download = _downloader(spot, seconds, permit)
+    loop = asyncio.get_running_loop()
+    work = loop.run_in_executor(executor, crldownload.from_leaf, acquired, download)
+    return await asyncio.wait_for(work, seconds + 1.0)
+
+
+def _downloader(
+    spot: Where, seconds: float, permit: Permit | None
+) -> Callable[[str], httpfetch.Download]:
+    """A download bound to the probe's one deadline (counted from its start)."""
+    from check_cert_validity import httpfetch
+
+    def download(text: str) -> httpfetch.Download:
+        return httpfetch.get(text, seconds, started=spot.started, permit=permit)
+
+    return download
+
+
+def _permit(allowed: Allowed, scraped: str | None) -> Permit:
     """The hook that holds every connection of a download to ``allowed_targets``.
 
     The scraped URL outside them is refused (403), as an endpoint is; a
-    redirect out of them is a download that failed.
+    redirect out of them, or a URL a certificate named, is a download that
+    failed.
     """
     from check_cert_validity.httpfetch import FetchError
 
@@ -143,7 +177,7 @@ def _permit(allowed: Allowed, first: Url) -> Permit:
         if kept:
             return kept
         shown = ", ".join(str(item[1][0]) for item in addresses[:4])
-        if url.text == first.text:
+        if url.text == scraped:
             raise Refused(f"target {url.shown} ({shown}) is outside allowed_targets")
         raise FetchError(f"redirected to {url.shown} ({shown}), outside allowed_targets")
 

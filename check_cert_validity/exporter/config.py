@@ -50,10 +50,19 @@ MODULE_KEYS = (
     "crl_rotation",
     "prober",
     "file_password_file",
+    "crl_from_cert",
 )
 PROBERS = ("tls", "file", "crl")
 # What only a TLS endpoint has: meaningless for a file or a download.
-ENDPOINT_KEYS = ("starttls", "sni", "no_sni", "ip_protocol", "client_cert", "client_key")
+ENDPOINT_KEYS = (
+    "starttls",
+    "sni",
+    "no_sni",
+    "ip_protocol",
+    "client_cert",
+    "client_key",
+    "crl_from_cert",
+)
 TOP_KEYS = ("modules", "allowed_targets", "statsd")
 STATSD_KEYS = ("address", "prefix", "interval", "targets")
 
@@ -125,6 +134,7 @@ class Module:
     unreachable_state: str = "critical"
     prober: str = "tls"
     file_password_file: str | None = None
+    crl_from_cert: bool = False
     client_cert: str | None = None
     client_key: str | None = None
     given: tuple[tuple[str, str], ...] = ()
@@ -258,6 +268,7 @@ def build_module(name: str, keys: dict[str, Any], where: str = "") -> Module:
         unreachable_state=unreachable,
         prober=prober,
         file_password_file=values.get("file_password_file"),  # type: ignore[arg-type]
+        crl_from_cert=bool(values.get("crl_from_cert")),
         client_cert=values.get("client_cert"),  # type: ignore[arg-type]
         client_key=values.get("client_key"),  # type: ignore[arg-type]
         given=tuple((key, str(raw)) for key, raw in keys.items()),

@@ -114,6 +114,10 @@ class Exporter:
             acquired = await prober.acquired(
                 module, spot, seconds, allowed, self.executor, self.refusing, self.known
             )
+            if module.crl_from_cert:
+                acquired = await artifacts.crl_from_leaf(
+                    acquired, spot, seconds, allowed, self.executor, trusted=not check_allowed
+                )
         else:  # host is the target as given: a path, or a CRL's URL
             spot, acquired = await artifacts.acquired(
                 module, host, seconds, allowed, self.executor, debug, trusted=not check_allowed

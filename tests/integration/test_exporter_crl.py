@@ -19,6 +19,7 @@ from nginx import Nginx
 from test_exporter_probe import assert_same_series
 
 from check_cert_validity.certfactory import issue
+from check_cert_validity.loopback import TLSServer
 
 from conftest import has_ipv6_loopback, run_plugin
 
@@ -107,3 +108,48 @@ def test_a_target_that_is_no_http_url_is_a_400(
     answer = exporter.probe(target, "crls")
     assert answer.status == 400
     assert reason in answer.body and answer.body.count("\n") <= 1
+
+
+def test_crl_from_cert_judges_the_crl_the_served_leaf_names(
+    start: Callable[..., ExporterProcess], nginx: Nginx, serve: Callable[..., TLSServer]
+) -> None:
+    now = datetime.now(UTC)
+
+    def endpoint(crl: str) -> int:
+        leaf = issue(
+            common_name="svc.internal",
+            not_before=now - 5 * 24 * HOUR,
+            not_after=now + 25 * 24 * HOUR,
+            crl_points=[[nginx.url(crl)]],
+        )
+        return serve([leaf]).port
+
+    exporter = start(
+        "modules:\n  crl_too: {crl_from_cert: true, crl_validity: 7d, crl_rotation: 1d}\n"
+        '  leaf_only: {}\nallowed_targets: ["127.0.0.0/8"]\n'
+    )
+    port = endpoint("late.crl")
+    answer = exporter.probe(f"127.0.0.1:{port}", "crl_too")
+    plugin = run_plugin(
+        "-H", "127.0.0.1", "-p", str(port), "--crl-from-cert", "--crl-validity", "7d",
+        "--crl-rotation", "1d", "--output", "openmetrics",
+    )  # fmt: skip
+    assert answer.status == 200
+    assert_same_series(answer.body, plugin.stdout)
+    assert 'kind="crl",position="0"' in answer.body
+    assert value(answer.body, "cert_validity_state") == 1  # the CRL's missed publication
+    # negative control: the same endpoint without crl_from_cert judges the leaf alone
+    alone = exporter.probe(f"127.0.0.1:{port}", "leaf_only")
+    assert 'kind="crl"' not in alone.body
+    assert value(alone.body, "cert_validity_state") == 0
+    # a distribution point outside allowed_targets: a CRL not read, the probe still a 200
+    if has_ipv6_loopback():
+        leaf = issue(
+            not_before=now - 24 * HOUR,
+            not_after=now + 29 * 24 * HOUR,
+            crl_points=[[nginx.url("fresh.crl", host="[::1]")]],
+        )
+        far = exporter.probe(f"127.0.0.1:{serve([leaf]).port}", "crl_too")
+        assert far.status == 200
+        assert value(far.body, "cert_validity_state") == 2
+        assert value(far.body, "cert_validity_probe_success") == 1
