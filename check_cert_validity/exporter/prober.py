@@ -112,6 +112,34 @@ def permitted(allowed: Allowed | None, spot: Where, addresses: Addresses) -> Add
     return kept
 
 
+async def _sock_connect(sock: socket.socket, sockaddr: tuple) -> None:
+    """``loop.sock_connect`` without its second look at an address that is already one
+    (a coroutine and an address parse less a probe); its error for a failed connect."""
+    try:
+        sock.connect(sockaddr)
+        return
+    except (BlockingIOError, InterruptedError):
+        pass
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[None] = loop.create_future()
+    fd = sock.fileno()
+
+    def writable() -> None:
+        if done.done():
+            return
+        error = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if error:
+            done.set_exception(OSError(error, f"Connect call failed {sockaddr}"))
+        else:
+            done.set_result(None)
+
+    loop.add_writer(fd, writable)
+    try:
+        await done
+    finally:
+        loop.remove_writer(fd)
+
+
 async def _connect(addresses: Addresses, end: float, spot: Where) -> tuple[socket.socket, str]:
     """The first address that accepts, each given an equal share of the time left."""
     loop = asyncio.get_running_loop()
@@ -125,10 +153,10 @@ async def _connect(addresses: Addresses, end: float, spot: Where) -> tuple[socke
             if index == len(addresses) - 1:
                 # its share is all the time left: the probe's own deadline bounds it,
                 # and a probe (mostly of one address) is spared a timer of its own
-                await loop.sock_connect(sock, sockaddr)
+                await _sock_connect(sock, sockaddr)
             else:
                 async with asyncio.timeout(share):
-                    await loop.sock_connect(sock, sockaddr)
+                    await _sock_connect(sock, sockaddr)
         except TimeoutError:
             sock.close()
             if index == len(addresses) - 1:
