@@ -5,9 +5,13 @@ Pure, no sockets.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 
 
+# pure, and asked for the same few hosts again and again (the exporter: twice a probe);
+# ipaddress's parser is slow enough to show in a probe's cost
+@functools.lru_cache(maxsize=4096)
 def ip_literal(host: str) -> str | None:
     """The normalised IP address if ``host`` is an IP literal (``[::1]`` too), else None."""
     candidate = host[1:-1] if host.startswith("[") and host.endswith("]") else host

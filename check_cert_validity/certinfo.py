@@ -9,6 +9,7 @@ free of ``|`` (the perfdata separator) and of control characters.
 # typing.NamedTuple compiles every annotation given as a string when the class
 # is made, and every check pays for that at start-up.
 
+import functools
 import warnings
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -220,4 +221,10 @@ def not_after(cert: x509.Certificate) -> datetime:
 
 def utc_minute(moment: datetime) -> str:
     """``2026-12-13 14:02 UTC``."""
+    # equal datetimes in other zones print other hours: the zone is part of the key
+    return _minute(moment, moment.tzinfo)
+
+
+@functools.lru_cache(maxsize=4096)  # the same few dates every probe, and strftime is slow
+def _minute(moment: datetime, _zone: object) -> str:
     return moment.strftime("%Y-%m-%d %H:%M UTC")

@@ -66,6 +66,9 @@ def client_context(
     return context
 
 
+_BIO_READ = 65536
+
+
 def _record_on_probe(conn: SSL.Connection, cert: Any, errno: int, depth: int, ok: int) -> bool:
     probe = conn.get_app_data()
     return probe._record(conn, cert, errno, depth, ok) if probe is not None else True
@@ -142,12 +145,14 @@ class HandshakeProbe:
         chunks = []
         while True:
             try:
-                chunk = self._conn.bio_read(65536)
+                chunk = self._conn.bio_read(_BIO_READ)
             except SSL.WantReadError:
                 break
-            if not chunk:
-                break
             chunks.append(chunk)
+            # a memory BIO gives all it holds up to the size asked: less means it is empty
+            # now (asking again would only raise WantReadError, an exception a flight)
+            if len(chunk) < _BIO_READ:
+                break
         return b"".join(chunks)
 
     def receive_data(self, data: bytes) -> None:

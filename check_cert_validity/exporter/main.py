@@ -19,6 +19,7 @@ import contextlib
 import gc
 import logging
 import signal
+import ssl
 import sys
 from collections.abc import Sequence
 
@@ -107,7 +108,6 @@ def listen_address(text: str) -> tuple[str | None, int]:
 UNAUTHORIZED = http.Response(
     401, b"Unauthorized\n", headers=(("WWW-Authenticate", f'Basic realm="{PROG}"'),)
 )
-HANDSHAKE_SECONDS = 10.0
 
 
 async def serve(
@@ -138,23 +138,19 @@ async def serve(
                 return UNAUTHORIZED
         return await exporter.handle(request)
 
-    async def connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if web is not None:
-            web.refresh()
-            if web.ssl_context is not None:
-                try:
-                    await writer.start_tls(web.ssl_context, ssl_handshake_timeout=HANDSHAKE_SECONDS)
-                except (OSError, TimeoutError, EOFError) as exc:  # ssl.SSLError is an OSError
-                    peer = writer.get_extra_info("peername")
-                    log.debug(
-                        "TLS handshake failed",
-                        extra={"fields": {"peer": str(peer), "reason": str(exc)}},
-                    )
-                    writer.close()
-                    return
-        await http.serve_connection(reader, writer, guarded)
+    def tls() -> ssl.SSLContext | None:
+        # the web config as it is now: its certificate files may have changed
+        assert web is not None
+        web.refresh()
+        return web.ssl_context
 
-    server = await asyncio.start_server(connection, host, port, backlog=1024, reuse_address=True)
+    server = await loop.create_server(
+        lambda: http.Connection(guarded, tls if web is not None else None),
+        host,
+        port,
+        backlog=1024,
+        reuse_address=True,
+    )
     for sock in server.sockets:
         name = sock.getsockname()
         shown = f"[{name[0]}]:{name[1]}" if ":" in name[0] else f"{name[0]}:{name[1]}"

@@ -75,9 +75,8 @@ def where(module: Module, host: str, port: int | None, debug: bool = False) -> W
 
 
 async def _resolve(module: Module, spot: Where) -> Addresses:
-    endpoint = transport.Endpoint(spot.host, spot.port, spot.sni, module.family)
     if ip_literal(spot.host):  # no DNS: the plugin's own checks, without blocking
-        return list(_literal_addresses(endpoint))
+        return list(_literal_addresses(spot.host, spot.port, spot.sni, module.family))
     family = {4: socket.AF_INET, 6: socket.AF_INET6}.get(module.family, socket.AF_UNSPEC)
     loop = asyncio.get_running_loop()
     try:
@@ -93,9 +92,12 @@ async def _resolve(module: Module, spot: Where) -> Addresses:
     return found
 
 
-@functools.lru_cache(maxsize=1024)
-def _literal_addresses(endpoint: transport.Endpoint) -> tuple[tuple[int, tuple], ...]:
+@functools.lru_cache(maxsize=1024)  # by plain values: no Endpoint is built for a hit
+def _literal_addresses(
+    host: str, port: int, sni: str | None, family: int
+) -> tuple[tuple[int, tuple], ...]:
     """An IP literal's addresses: the same every time, so worked out once (errors are not kept)."""
+    endpoint = transport.Endpoint(host, port, sni, family)
     return tuple(transport.resolve(endpoint, transport.Deadline(1.0)))
 
 
@@ -110,6 +112,34 @@ def permitted(allowed: Allowed | None, spot: Where, addresses: Addresses) -> Add
     return kept
 
 
+async def _sock_connect(sock: socket.socket, sockaddr: tuple) -> None:
+    """``loop.sock_connect`` without its second look at an address that is already one
+    (a coroutine and an address parse less a probe); its error for a failed connect."""
+    try:
+        sock.connect(sockaddr)
+        return
+    except (BlockingIOError, InterruptedError):
+        pass
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[None] = loop.create_future()
+    fd = sock.fileno()
+
+    def writable() -> None:
+        if done.done():
+            return
+        error = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if error:
+            done.set_exception(OSError(error, f"Connect call failed {sockaddr}"))
+        else:
+            done.set_result(None)
+
+    loop.add_writer(fd, writable)
+    try:
+        await done
+    finally:
+        loop.remove_writer(fd)
+
+
 async def _connect(addresses: Addresses, end: float, spot: Where) -> tuple[socket.socket, str]:
     """The first address that accepts, each given an equal share of the time left."""
     loop = asyncio.get_running_loop()
@@ -120,8 +150,13 @@ async def _connect(addresses: Addresses, end: float, spot: Where) -> tuple[socke
         sock.setblocking(False)
         peer = host_port(sockaddr[0], sockaddr[1])
         try:
-            async with asyncio.timeout(share):
-                await loop.sock_connect(sock, sockaddr)
+            if index == len(addresses) - 1:
+                # its share is all the time left: the probe's own deadline bounds it,
+                # and a probe (mostly of one address) is spared a timer of its own
+                await _sock_connect(sock, sockaddr)
+            else:
+                async with asyncio.timeout(share):
+                    await _sock_connect(sock, sockaddr)
         except TimeoutError:
             sock.close()
             if index == len(addresses) - 1:
@@ -132,6 +167,9 @@ async def _connect(addresses: Addresses, end: float, spot: Where) -> tuple[socke
             sock.close()
             failures.append(f"{peer}: {transport.os_reason(exc)}")
             continue
+        except asyncio.CancelledError:  # the probe's deadline came first (or a shutdown)
+            sock.close()
+            raise
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if spot.debug:  # the line is not even made for ordinary probes
             spot.log(f"connected to {peer}")
